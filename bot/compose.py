@@ -1,0 +1,84 @@
+"""Quoted answers: the best evidence, verbatim, trimmed to the clauses that answer, with who said it.
+
+Used when no sentence of the model's draft survives the grounding check (always true of some questions with
+the tiny default model). Quoting cannot invent anything; trimming long sentences to their relevant clauses
+keeps answers short (DESIGN.md: one whole sentence is ~57 words and holds half the facts).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.evidence import Evidence, query_terms
+from bot.ground import _stems
+
+MAX_WORDS = 60
+_CLAUSE = re.compile(r"(?<=[;；])\s*|(?<=[,，])\s+(?=(?:and |while |but |which |as well as )?[a-z])")
+_QUOTES = "\"“”'‘’"
+
+
+def words(text: str) -> int:
+    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
+    return cjk + len(re.findall(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*", text))
+
+
+def _clauses(text: str) -> list[str]:
+    parts = [p for p in re.split(r"(?<=[;；])\s*", text) if p.strip()]
+    return parts if len(parts) > 1 else [text]
+
+
+def trim(text: str, terms: set[str], budget: int) -> str:
+    """The sentence, or if longer than ``budget`` words, its best clause(s) in order, joined by "…"."""
+    if words(text) <= budget:
+        return text
+    clauses = _clauses(text)
+    if len(clauses) == 1:
+        clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
+    scored = sorted(range(len(clauses)), key=lambda i: (-len(terms & _stems(clauses[i])), i))
+    keep: list[int] = []
+    used = 0
+    for i in scored:
+        size = words(clauses[i])
+        if keep and used + size > budget:
+            continue
+        keep.append(i)
+        used += size
+        if used >= budget * 0.6:
+            break
+    keep.sort()
+    pieces = []
+    for j, i in enumerate(keep):
+        piece = clauses[i].strip().rstrip(",;；，")
+        if j and keep[j - 1] != i - 1:
+            piece = "… " + piece
+        pieces.append(piece)
+    out = " ".join(pieces)
+    if keep[-1] != len(clauses) - 1:
+        out += " …"
+    return out
+
+
+def attributed(item: Evidence, text: str) -> str:
+    """'According to Name, role, "quote"' when a named person said it and the text does not name them."""
+    if item.speaker is None or item.speaker.name.split()[0] in text:
+        return text
+    body = text.strip().strip(_QUOTES).strip()
+    return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
+
+
+def quote_answer(question: str, expansions: list[str], evidence: list[Evidence]) -> list[tuple[str, list[int]]]:
+    """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
+    terms = query_terms(question, expansions)
+    best = evidence[0]
+    first = attributed(best, trim(best.text, terms, MAX_WORDS - 15))
+    out = [(first, [1])]
+    used = words(first)
+    for n, item in enumerate(evidence[1:], start=2):
+        if item.score < 0.85 * best.score:
+            break
+        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used))
+        if used + words(extra) <= MAX_WORDS and (terms & _stems(item.text)) - (terms & _stems(best.text)):
+            out.append((extra, [n]))
+            used += words(extra)
+        break
+    return out

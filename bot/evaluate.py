@@ -1,0 +1,319 @@
+"""The offline eval runner: load cases, run each through the same pipeline as the page and webhook, score.
+
+``policybot eval`` is :func:`eval_command`; reports and the regression gate live in ``bot.eval_report``; the
+metrics themselves in ``bot.metrics`` (defined in eval/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from tqdm import tqdm
+
+from bot.answer import Answer, AnswerService, Final, Scope, Token, Turn
+from bot.errors import ConfigError, UserInputError
+from bot.metrics import (
+    CaseResult,
+    SupportFn,
+    by_lang,
+    citation_stats,
+    fact_recall,
+    facts_matched,
+    first_gold_rank,
+    retrieval_metrics,
+    summarise,
+    word_count,
+)
+from bot.metrics import answer_f1 as score_f1
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_MODES = ("hybrid", "bm25", "vector")
+RETRIEVAL_K = 10
+
+
+class HistoryTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Case(BaseModel):
+    """One line of a cases file (the format of ../shared/benchmarks/*/cases.jsonl)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    answers: list[list[str]] = Field(default_factory=list)
+    gold_docs: list[str] = Field(default_factory=list)
+    answerable: bool
+    lang: Literal["en", "zh"]
+    split: Literal["dev", "test"]
+    history: list[HistoryTurn] = Field(default_factory=list)
+    scope: Scope | None = None
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope(cls, value: Any) -> Any:
+        """A scope is a doc id, a list of doc ids, or {"doc_ids"|"titles"|"paths": [...]}."""
+        if value is None or isinstance(value, Scope):
+            return value
+        if isinstance(value, str):
+            return Scope(doc_ids=(value,))
+        if isinstance(value, list):
+            return Scope(doc_ids=tuple(str(v) for v in value))
+        if isinstance(value, dict) and set(value) <= {"doc_ids", "titles", "paths"}:
+            return Scope(**{k: tuple(str(v) for v in value[k]) for k in value})
+        raise ValueError('scope must be a doc id, a list of doc ids, or {"doc_ids": [...]}')
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Case:
+        if not self.answerable and self.answers:
+            raise ValueError("answers must be empty when answerable is false")
+        if any(not group for group in self.answers):
+            raise ValueError("every answer group needs at least one alternative")
+        return self
+
+    def turns(self) -> list[Turn]:
+        return [Turn(role=t.role, content=t.content) for t in self.history]
+
+
+def load_cases(path: Path | str) -> list[Case]:
+    """Read a JSON Lines cases file. Bad lines raise UserInputError naming the line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"Cases file {path} not found. Fix: pass --cases FILE (e.g. eval/seed.jsonl).")
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    unknown: dict[str, int] = {}
+    known = set(Case.model_fields)
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{path}:{lineno}: not valid JSON ({exc.msg}, column {exc.colno}).") from None
+        if not isinstance(raw, dict):
+            raise UserInputError(f"{path}:{lineno}: expected a JSON object, got {type(raw).__name__}.")
+        try:
+            case = Case.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "(case)"
+            raise UserInputError(f"{path}:{lineno}: field '{field}': {err['msg']}.") from None
+        for name in raw.keys() - known:
+            unknown.setdefault(name, lineno)
+        if case.id in seen:
+            raise UserInputError(f"{path}:{lineno}: field 'id': '{case.id}' already used on line {seen[case.id]}.")
+        seen[case.id] = lineno
+        cases.append(case)
+    for name, lineno in sorted(unknown.items()):
+        log.warning("%s: ignoring unknown field '%s' (first on line %d)", path, name, lineno)
+    if not cases:
+        raise UserInputError(f"Cases file {path} holds no cases. Fix: one JSON object per line.")
+    return cases
+
+
+class Report(BaseModel):
+    metrics: dict[str, float | int | None]
+    baselines: dict[str, dict[str, float | None]]
+    by_lang: dict[str, dict[str, float | int | None]]
+    cases: list[CaseResult]
+    run: dict[str, Any]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class SearchBackend(Protocol):
+    """What the runner needs from ``bot.retrieve.Retriever``."""
+
+    def search(self, query: str, k: int | None = ..., scope: Scope | None = ..., mode: Any = ...) -> Sequence[Any]: ...
+
+
+def _default_support() -> SupportFn:
+    from bot.ground import supports
+
+    return supports
+
+
+def _default_splitter() -> Callable[[str], Sequence[Any]]:
+    from bot.text import sentence_spans
+
+    return sentence_spans
+
+
+def _ask(service: AnswerService, case: Case, clock: Callable[[], float]) -> tuple[Answer, float, float | None]:
+    """Run one case through ``service.stream``: the answer, its latency, and the time to the first token."""
+    start = clock()
+    first_token: float | None = None
+    answer: Answer | None = None
+    for event in service.stream(case.question, case.turns() or None, case.scope):
+        if isinstance(event, Token) and first_token is None and event.text:
+            first_token = clock() - start
+        elif isinstance(event, Final):
+            answer = event.answer
+    latency = clock() - start
+    if answer is None:
+        raise RuntimeError("the stream ended without a Final event")
+    ttft = answer.trace.ttft_s if answer.trace.ttft_s is not None else first_token
+    return answer, latency, ttft
+
+
+def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[str], Sequence[Any]]) -> dict[str, Any]:
+    replied = answer.status != "refused"
+    matched = facts_matched(answer.text, case.answers) if replied else [False] * len(case.answers)
+    recall = fact_recall(answer.text, case.answers) if replied else (0.0 if case.answers else None)
+    f1 = score_f1(answer.text, case.answers) if replied else (0.0 if case.answers else None)
+    passages = {c.n: c.text for c in answer.citations}
+    return {
+        "status": answer.status,
+        "text": answer.text,
+        "citations": [c.model_dump(mode="json", exclude={"highlight"}) for c in answer.citations],
+        "facts_matched": matched,
+        "fact_recall": recall,
+        "answer_f1": f1,
+        "answer_words": word_count(answer.text) if replied else 0,
+        "citation": citation_stats(answer.text, passages, support, splitter) if replied else None,
+    }
+
+
+def _retrieve(retriever: SearchBackend, query: str, case: Case) -> tuple[list[str], dict[str, int | None]]:
+    docs: dict[str, list[str]] = {}
+    for mode in RETRIEVAL_MODES:
+        hits = retriever.search(query, k=RETRIEVAL_K, scope=case.scope, mode=mode)
+        docs[mode] = [hit.doc_id for hit in hits]
+    return docs["hybrid"], {m: first_gold_rank(d, case.gold_docs, RETRIEVAL_K) for m, d in docs.items()}
+
+
+def _trace_info(results: Iterable[Answer]) -> dict[str, str]:
+    for answer in results:
+        t = answer.trace
+        if t.model_id or t.prompt_id or t.index_hash:
+            return {"model_id": t.model_id, "model_hash": t.model_hash, "prompt_id": t.prompt_id,
+                    "prompt_hash": t.prompt_hash, "index_hash": t.index_hash}
+    return {"model_id": "", "model_hash": "", "prompt_id": "", "prompt_hash": "", "index_hash": ""}
+
+
+def run_eval(
+    service: AnswerService,
+    retriever: SearchBackend | None,
+    cases: Sequence[Case],
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+    run_info: dict[str, Any] | None = None,
+    support: SupportFn | None = None,
+    splitter: Callable[[str], Sequence[Any]] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Report:
+    """Ask every case through ``service.stream`` and score it; a case that raises is recorded, the run goes on.
+
+    ``support`` and ``splitter`` default to ``bot.ground.supports`` and ``bot.text.sentence_spans``.
+    """
+    support = support or _default_support()
+    splitter = splitter or _default_splitter()
+    chosen = list(cases)[:limit] if limit else list(cases)
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    results: list[CaseResult] = []
+    answers: list[Answer] = []
+    for case in tqdm(chosen, desc="eval", unit="case", disable=not progress, file=sys.stderr):
+        row: dict[str, Any] = {"id": case.id, "question": case.question, "lang": case.lang,
+                               "answerable": case.answerable, "answers": case.answers, "gold_docs": case.gold_docs}
+        errors: list[str] = []
+        query = case.question
+        try:
+            answer, latency, ttft = _ask(service, case, clock)
+            answers.append(answer)
+            row.update(_score(case, answer, support, splitter), latency_s=latency, ttft_s=ttft)
+            query = answer.trace.standalone_question or case.question
+        except Exception as exc:  # one bad case must not stop the run
+            log.warning("case %s failed: %s", case.id, exc)
+            errors.append(f"answer: {type(exc).__name__}: {exc}")
+            row.update(status="error", facts_matched=[False] * len(case.answers),
+                       fact_recall=0.0 if case.answers else None, answer_f1=0.0 if case.answers else None)
+        if retriever is not None:
+            try:
+                row["retrieved_docs"], row["gold_rank"] = _retrieve(retriever, query, case)
+            except Exception as exc:  # recorded like an answer failure
+                errors.append(f"retrieval: {type(exc).__name__}: {exc}")
+        if row.get("citation") is None:
+            row.pop("citation", None)
+        results.append(CaseResult(**row, error="; ".join(errors) or None))
+    run = {**_trace_info(answers), **(run_info or {}), "started": started.isoformat(timespec="seconds"),
+           "seconds": round(time.perf_counter() - t0, 3)}
+    baselines = {m: retrieval_metrics(results, m) for m in ("bm25", "vector")} if retriever is not None else {}
+    return Report(metrics=summarise(results), baselines=baselines, by_lang=by_lang(results), cases=results, run=run)
+
+
+# --- the CLI glue: `policybot eval` ---------------------------------------------------------------------
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``policybot eval``; bot.cli adds them to its subcommand and calls :func:`eval_command`."""
+    parser.add_argument("--cases", type=Path, required=True, help="JSON Lines cases file")
+    parser.add_argument("--docs", type=Path, default=None, help="corpus folder (default: settings docs_dir)")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev", help="which cases to run")
+    parser.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default eval/reports/<time>/)")
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
+    parser.add_argument("--compare", type=Path, default=None, help="baseline report.json; exit 1 on a regression")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--model", default=None, help="GGUF model file (default: the bundled model)")
+    group.add_argument("--llm-url", dest="llm_url", default=None, help="OpenAI-compatible llama.cpp server URL")
+
+
+def eval_command(args: argparse.Namespace, settings: Settings) -> int:
+    """``policybot eval``: index the corpus into a cached index, run the cases, write reports, compare."""
+    from bot.eval_report import compare, write_reports
+    from bot.ingest import corpus_hash, ingest
+    from bot.pipeline import build_pipeline
+
+    cases = load_cases(args.cases)
+    split = getattr(args, "split", "dev") or "dev"
+    if split != "all":
+        cases = [c for c in cases if c.split == split]
+        if not cases:
+            raise UserInputError(f"{args.cases} has no cases with split '{split}'. Fix: pass --split dev|test|all.")
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 1:
+        raise UserInputError("--limit must be at least 1.")
+    docs = Path(args.docs or settings.docs_dir)
+    if not docs.is_dir():
+        raise ConfigError(f"The corpus folder {docs}/ does not exist. Fix: pass --docs DIR (a folder of documents).")
+    chash = corpus_hash(docs, settings)
+    cache = Path(settings.data_dir) / "eval-index" / chash
+    local = settings.with_overrides(docs_dir=docs, index_dir=cache, model_path=getattr(args, "model", None),
+                                    llm_url=getattr(args, "llm_url", None))
+    report_ingest = ingest(local, docs_dir=docs, index_dir=cache, progress=True)
+    log.info("eval index %s: %s", cache, report_ingest.summary())
+    pipeline = build_pipeline(local)
+    run_info = {"corpus_hash": chash, "index_dir": str(cache), "docs_dir": str(docs), "cases_file": str(args.cases),
+                "split": split, "settings": local.redacted()}
+    report = run_eval(pipeline, pipeline.retriever, cases, limit=limit, progress=True, run_info=run_info)
+    out = Path(args.out) if args.out else Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    paths = write_reports(report, out)
+    as_json = bool(getattr(args, "json", False))
+    if as_json:
+        print(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
+    else:
+        from bot.eval_report import metrics_lines
+
+        print("\n".join(metrics_lines(report)))
+    print(f"reports: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    if args.compare:
+        lines, regressed = compare(report, Path(args.compare))
+        print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
+        return 1 if regressed else 0
+    return 0

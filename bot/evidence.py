@@ -1,0 +1,135 @@
+"""Evidence selection: from the retrieved passages, the few sentences that answer the question.
+
+Each sentence of each retrieved chunk is scored by meaning (cosine of MiniLM vectors, cached per sentence)
+and by words (share of the question's terms, glossary expansions included). A sentence that is itself a
+question (a heading such as "Why were these five industries chosen?") is never evidence, but lends its
+score to the sentence that follows it. Each evidence sentence knows who said it (see ``bot.speakers``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.ground import _stem, _stems
+from bot.retrieve import Passage
+from bot.speakers import Speaker
+from bot.text import sentence_spans
+
+W_MEANING, W_WORDS, W_RANK = 0.55, 0.45, 0.05
+_QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
+                   "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
+                   "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",
+                   "me", "please", "according", "report", "document", "documents", "plan", "plans"}
+
+
+@dataclass
+class Evidence:
+    """One candidate sentence with its source location (offsets into the normalised document)."""
+
+    doc_id: str
+    title: str
+    path: str
+    chunk_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    passage_rank: int
+    score: float = 0.0
+    meaning: float = 0.0
+    words: float = 0.0
+    speaker: Speaker | None = None
+    after_heading: str = ""
+
+    @property
+    def support_text(self) -> str:
+        """What the grounding check may rely on: the sentence and who said it."""
+        who = f" (said by {self.speaker.name}, {self.speaker.role})" if self.speaker else ""
+        return f"{self.after_heading} {self.text}{who}".strip()
+
+    def prompt_line(self, n: int) -> str:
+        who = f" ({self.speaker.name}, {self.speaker.role}, said)" if self.speaker else ""
+        return f"[{n}]{who} {self.text}"
+
+
+def query_terms(question: str, expansions: list[str]) -> set[str]:
+    terms = _stems(question) | {s for e in expansions for s in _stems(e)}
+    return {t for t in terms if t not in _QUESTION_WORDS}
+
+
+class SentenceVectors:
+    """A bounded cache of sentence vectors, so a passage's sentences are embedded once per process."""
+
+    def __init__(self, embeddings: Embeddings, capacity: int = 50_000) -> None:
+        self.embeddings, self.capacity = embeddings, capacity
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                self._cache[hashlib.blake2b(text.encode(), digest_size=12).hexdigest()] = np.asarray(vec, np.float32)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+def candidates(passages: list[Passage], speaker_of: dict[tuple[str, int], Speaker | None]) -> list[Evidence]:
+    """Every sentence of the passages, once, in passage order."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Evidence] = []
+    for rank, passage in enumerate(passages):
+        chunk = passage.chunk
+        for s, e in sentence_spans(chunk.text):
+            key = (chunk.doc_id, chunk.start + s)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Evidence(chunk.doc_id, chunk.title, chunk.path, chunk.id, chunk.paragraph,
+                                chunk.start + s, chunk.start + e, chunk.text[s:e], rank,
+                                speaker=speaker_of.get(key)))
+    return out
+
+
+def _is_heading(text: str) -> bool:
+    return text.rstrip().endswith(("?", "？")) and len(text.split()) <= 25
+
+
+def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors) -> list[Evidence]:
+    """Score every candidate; return the non-heading ones, best first."""
+    if not items:
+        return []
+    mat = vectors.get([e.text for e in items])
+    meaning = mat @ question_vec
+    for i, item in enumerate(items):
+        words = {_stem(w) for w in _stems(item.text)}
+        item.meaning = float(meaning[i])
+        item.words = len(terms & words) / len(terms) if terms else 0.0
+        item.score = W_MEANING * item.meaning + W_WORDS * item.words + W_RANK / (1 + item.passage_rank)
+    ordered = sorted(items, key=lambda e: (e.doc_id, e.start))
+    for prev, nxt in zip(ordered, ordered[1:], strict=False):
+        if _is_heading(prev.text) and not _is_heading(nxt.text) and prev.doc_id == nxt.doc_id:
+            if prev.score > nxt.score:
+                nxt.score = 0.5 * (prev.score + nxt.score) + 0.05
+            nxt.after_heading = prev.text
+    return sorted((e for e in items if not _is_heading(e.text)), key=lambda e: -e.score)
+
+
+def select(ranked: list[Evidence], n: int) -> list[Evidence]:
+    """The best ``n`` evidence sentences, without near-duplicates."""
+    chosen: list[Evidence] = []
+    for item in ranked:
+        norm = re.sub(r"\W+", " ", item.text.lower()).strip()
+        if any(norm == re.sub(r"\W+", " ", c.text.lower()).strip() for c in chosen):
+            continue
+        chosen.append(item)
+        if len(chosen) == n:
+            break
+    return chosen

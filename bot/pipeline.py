@@ -1,0 +1,244 @@
+"""The one answer pipeline behind every front end (CLI, page, webhook, eval runner).
+
+question -> condense follow-up -> hybrid retrieve -> select evidence sentences -> is it answerable?
+         -> model composes from numbered evidence (streamed) -> grounding check -> Answer
+If nothing the model wrote survives the check, the answer quotes the best evidence. If the evidence does not
+hold the kind of answer asked for, the answer is a refusal that says what was searched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from langchain_core.embeddings import Embeddings
+
+from bot import answerable, compose, evidence, ground
+from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
+from bot.errors import BusyError, ModelError, UserInputError
+from bot.followup import condense
+from bot.glossary import Glossary
+from bot.index import Index
+from bot.llm import ChatModel
+from bot.prompts import Prompt, load_prompt
+from bot.retrieve import Retriever
+from bot.settings import Settings
+from bot.speakers import Speaker, attribute, paragraph_spans
+
+log = logging.getLogger(__name__)
+
+MIN_EVIDENCE_SCORE = 0.30
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question without control characters; a clear error if it is empty or too long."""
+    if not isinstance(question, str):
+        raise UserInputError("The question must be text.")
+    if len(question) > max_chars:
+        raise UserInputError(
+            f"The question is {len(question)} characters long; the limit is {max_chars}. Ask a shorter question."
+        )
+    text = _CONTROL.sub(" ", unicodedata.normalize("NFC", question))
+    text = re.sub(r"\s+", " ", text).strip()
+    if not re.search(r"\w", text):
+        raise UserInputError("The question is empty. Type a question about the documents.")
+    return text
+
+
+@dataclass
+class _Loaded:
+    """What a question needs from the current index generation; swapped whole on re-index."""
+
+    index: Index
+    retriever: Retriever
+    speakers: dict[str, tuple[list[int], list[Speaker | None]]] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Implements ``bot.answer.AnswerService``. Build it with :func:`build_pipeline`."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings, model: ChatModel, glossary: Glossary,
+                 index: Index) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.model = model
+        self.glossary = glossary
+        self.prompt: Prompt = load_prompt(settings.prompts_dir, settings.answer_prompt)
+        self.sentence_vectors = evidence.SentenceVectors(embeddings)
+        self._loaded = _Loaded(index, Retriever(index, embeddings, settings, glossary))
+        self._swap_lock = threading.Lock()
+
+    # --- the index can change under a running server (uploads, removals) --------------------------------
+    @property
+    def index(self) -> Index:
+        return self._loaded.index
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._loaded.retriever
+
+    def use_index(self, index: Index) -> None:
+        with self._swap_lock:
+            self._loaded = _Loaded(index, Retriever(index, self.embeddings, self.settings, self.glossary))
+
+    def _speaker_at(self, loaded: _Loaded, doc_id: str, offset: int) -> Speaker | None:
+        if doc_id not in loaded.speakers:
+            text = loaded.index.doc_text(doc_id)
+            spans = paragraph_spans(text)
+            loaded.speakers[doc_id] = ([s for s, _ in spans], attribute(text, spans))
+        starts, speakers = loaded.speakers[doc_id]
+        i = bisect.bisect_right(starts, offset) - 1
+        return speakers[i] if 0 <= i < len(speakers) else None
+
+    # --- answering --------------------------------------------------------------------------------------
+    def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:
+        final: Answer | None = None
+        for event in self.stream(question, history, scope):
+            if isinstance(event, Final):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Iterator[Event]:
+        started = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        loaded = self._loaded
+        trace = Trace(model_id=self.model.model_id, prompt_id=self.prompt.ref, prompt_hash=self.prompt.hash,
+                      index_hash=loaded.index.manifest.index_hash)
+        timings = trace.timings
+
+        def lap(name: str, since: float) -> float:
+            now = time.perf_counter()
+            timings[name] = round(now - since, 4)
+            return now
+
+        yield Progress("searching the documents")
+        standalone = condense(question, history)
+        trace.standalone_question = standalone
+        t = time.perf_counter()
+        found = loaded.retriever.run(standalone, scope=scope)
+        t = lap("retrieve", t)
+        trace.candidates = [Candidate(chunk_id=p.chunk.id, doc_id=p.doc_id, score=round(p.score, 5),
+                                      vector_rank=p.vector_rank, keyword_rank=p.keyword_rank)
+                            for p in found.passages]
+        expansions = self.glossary.expansions(standalone)
+        terms = evidence.query_terms(standalone, expansions)
+        items = evidence.candidates(found.passages, {})
+        for item in items:
+            item.speaker = self._speaker_at(loaded, item.doc_id, item.start)
+        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors)
+        chosen = evidence.select(ranked, self.settings.evidence_sentences)
+        t = lap("evidence", t)
+        verdict = answerable.judge(question, terms, chosen, MIN_EVIDENCE_SCORE)
+        searched = self._searched(loaded.index, standalone, scope)
+        trace.searched = searched
+        if not verdict.answerable:
+            trace.fallback = f"refused: {verdict.reason}"
+            timings["total"] = round(time.perf_counter() - started, 4)
+            yield Final(Answer(text=f"{self.settings.refusal_text} {searched}", citations=[], status="refused",
+                               trace=trace, question=question))
+            return
+
+        draft = ""
+        try:
+            draft = yield from self._compose(question, chosen, trace, started)
+        except ModelError as exc:
+            log.warning("model unavailable, answering with quoted evidence: %s", exc)
+            trace.fallback = f"model unavailable ({exc}); quoted evidence instead"
+        t = lap("generate", t)
+        checked = ground.check(draft, [e.support_text for e in chosen])
+        trace.dropped_sentences = checked.dropped
+        sentences = checked.sentences
+        if not sentences:
+            if checked.model_declined and verdict.kind != "open":
+                trace.fallback = "refused: the model found no answer in the evidence"
+                timings["total"] = round(time.perf_counter() - started, 4)
+                yield Final(Answer(text=f"{self.settings.refusal_text} {searched}", status="refused",
+                                   trace=trace, question=question))
+                return
+            trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
+                                                "quoted the evidence instead")
+            sentences = compose.quote_answer(standalone, expansions, chosen)
+        lap("check", t)
+        answer = self._assemble(question, standalone, expansions, sentences, chosen, trace)
+        timings["total"] = round(time.perf_counter() - started, 4)
+        yield Final(answer)
+
+    def _compose(self, question: str, chosen: list[evidence.Evidence], trace: Trace,
+                 started: float) -> Iterator[Event]:
+        """Stream the model's draft from the numbered evidence; returns the draft text."""
+        tag = f"EVIDENCE-{secrets.token_hex(4)}"
+        lines = [e.prompt_line(i) for i, e in enumerate(chosen, start=1)]
+        budget = self.settings.n_ctx - self.settings.max_answer_tokens - 8
+        while True:
+            messages = self.prompt.render(tag=tag, evidence="\n".join(lines), question=question)
+            trace.prompt_tokens = self.model.count_tokens(messages)
+            if trace.prompt_tokens <= budget or len(lines) == 1:
+                break
+            lines.pop()
+        parts: list[str] = []
+        for delta in self.model.stream_chat(messages, max_tokens=self.settings.max_answer_tokens,
+                                            temperature=self.settings.temperature, stop=[tag, "\n\n"]):
+            if not parts:
+                trace.ttft_s = round(time.perf_counter() - started, 4)
+            parts.append(delta)
+            yield Token(delta)
+        trace.completion_tokens = int(getattr(self.model, "last_usage", {}).get("completion_tokens", len(parts)))
+        trace.model_hash = self.model.model_hash
+        return "".join(parts)
+
+    def _searched(self, index: Index, standalone: str, scope: Scope | None) -> str:
+        docs = len(index.manifest.documents)
+        where = f" within {', '.join(scope.doc_ids or scope.titles or scope.paths)}" if scope and not scope.is_empty() else ""
+        return f"Searched {docs} document{'s' if docs != 1 else ''}{where} for: \u201c{standalone}\u201d."
+
+    def _assemble(self, question: str, standalone: str, expansions: list[str],
+                  sentences: list[tuple[str, list[int]]], chosen: list[evidence.Evidence], trace: Trace) -> Answer:
+        """Renumber the cited evidence 1..k in order of first use and build the citations."""
+        order: dict[int, int] = {}
+        for _, ns in sentences:
+            for n in ns:
+                order.setdefault(n, len(order) + 1)
+        text = " ".join(ground.cite(s, [order[n] for n in ns]) for s, ns in sentences)
+        terms = evidence.query_terms(standalone, expansions)
+        answer_stems = ground._stems(text) | terms
+        citations = []
+        for old, new in order.items():
+            item = chosen[old - 1]
+            highlight = sorted({w for w in re.findall(r"[\w'-]+", item.text) if ground._stem(w) in answer_stems
+                                and len(w) > 2}, key=str.lower)
+            citations.append(Citation(n=new, doc_id=item.doc_id, title=item.title, path=item.path, text=item.text,
+                                      start=item.start, end=item.end, score=round(item.score, 4),
+                                      chunk_id=item.chunk_id, paragraph=item.paragraph, highlight=highlight))
+        subject = {t for t in terms if t not in answerable._TYPE_TERMS}
+        cited = set().union(*(ground._stems(c.text) for c in citations)) if citations else set()
+        covered = len(subject & cited) / len(subject) if subject else 1.0
+        status = "answered" if covered >= 0.5 else "partial"
+        return Answer(text=text, citations=citations, status=status, trace=trace, question=question)
+
+    def health(self) -> dict[str, object]:
+        index = self.index
+        return {"model": self.model.health(), "index": {"generation": index.gen, "documents": len(index.manifest.documents),
+                                                         "chunks": len(index.chunks), "index_hash": index.manifest.index_hash}}
+
+
+def build_pipeline(settings: Settings, *, model: ChatModel | None = None, embeddings: Embeddings | None = None) -> Pipeline:
+    """Compose the pipeline from settings: embeddings, index, glossary, model (loaded lazily)."""
+    from bot.embeddings import build_embeddings
+    from bot.llm import build_chat_model
+
+    emb = embeddings or build_embeddings(settings.embedding_batch, settings.embedding_backend)
+    index = Index.open(settings, emb)
+    glossary = Glossary.load(settings.docs_dir / settings.glossary_file)
+    return Pipeline(settings, emb, model or build_chat_model(settings), glossary, index)
+
+
+__all__ = ["BusyError", "Pipeline", "build_pipeline", "clean_question"]

@@ -1,0 +1,117 @@
+"""Hybrid retrieval: Chroma vectors and BM25 keywords, fused by reciprocal rank, with an optional scope filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.answer import Scope
+from bot.chunking import Chunk
+from bot.glossary import Glossary
+from bot.index import Index
+from bot.settings import Settings
+
+Mode = Literal["hybrid", "vector", "bm25"]
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with how it was found."""
+
+    chunk: Chunk
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    vector_score: float = 0.0
+    keyword_score: float = 0.0
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass
+class SearchResult:
+    passages: list[Passage]
+    query_vector: np.ndarray
+    expanded_query: str
+
+
+def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings an id appears in (rank from 1)."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    def __init__(self, index: Index, embeddings: Embeddings, settings: Settings, glossary: Glossary) -> None:
+        self.index, self.embeddings, self.settings, self.glossary = index, embeddings, settings, glossary
+
+    def _allowed(self, scope: Scope | None) -> set[str] | None:
+        if scope is None or scope.is_empty():
+            return None
+        return {
+            cid
+            for cid, c in self.index.chunks.items()
+            if c.doc_id in scope.doc_ids or c.title in scope.titles or c.path in scope.paths
+        }
+
+    def embed(self, text: str) -> np.ndarray:
+        return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+
+    def search(self, query: str, k: int | None = None, scope: Scope | None = None, mode: Mode | None = None) -> list[Passage]:
+        return self.run(query, k, scope, mode).passages
+
+    def run(self, query: str, k: int | None = None, scope: Scope | None = None, mode: Mode | None = None) -> SearchResult:
+        k = k or self.settings.top_k
+        mode = mode or self.settings.retrieval_mode
+        expanded = self.glossary.expand(query)
+        vector = self.embed(expanded)
+        allowed = self._allowed(scope)
+        if allowed is not None and not allowed:
+            return SearchResult([], vector, expanded)
+        depth = max(self.settings.candidate_k, k)
+        vec_hits: list[tuple[str, float]] = []
+        kw_hits: list[tuple[str, float]] = []
+        if mode in ("hybrid", "vector"):
+            where: dict[str, Any] | None = None
+            if allowed is not None:
+                doc_ids = sorted({self.index.chunks[c].doc_id for c in allowed})
+                where = {"doc_id": {"$in": doc_ids}}
+            vec_hits = self.index.vectors.search(vector.tolist(), depth, where)
+        if mode in ("hybrid", "bm25"):
+            kw_hits = self.index.keywords.search(expanded, depth, allowed)
+        vec_rank = {cid: r for r, (cid, _) in enumerate(vec_hits, start=1)}
+        kw_rank = {cid: r for r, (cid, _) in enumerate(kw_hits, start=1)}
+        vec_score = dict(vec_hits)
+        kw_score = dict(kw_hits)
+        if mode == "vector":
+            fused = vec_score
+        elif mode == "bm25":
+            fused = kw_score
+        else:
+            fused = rrf([[c for c, _ in vec_hits], [c for c, _ in kw_hits]], self.settings.rrf_k)
+        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        passages = [
+            Passage(
+                chunk=self.index.chunks[cid],
+                score=score,
+                vector_rank=vec_rank.get(cid),
+                keyword_rank=kw_rank.get(cid),
+                vector_score=vec_score.get(cid, 0.0),
+                keyword_score=kw_score.get(cid, 0.0),
+            )
+            for cid, score in best
+            if cid in self.index.chunks
+        ]
+        return SearchResult(passages, vector, expanded)

@@ -1,0 +1,139 @@
+"""One typed settings object, built once at the edge (CLI, server) and passed down.
+
+Precedence: explicit arguments > ``POLICYBOT_*`` environment variables > settings file
+(``policybot.toml`` in the working directory, or the file named by ``POLICYBOT_CONFIG``) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+SECRET_FIELDS = ("slack_signing_secret", "slack_bot_token", "webhook_token", "page_password")
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("POLICYBOT_CONFIG", "policybot.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICYBOT_", extra="ignore", validate_default=True)
+
+    # --- where things are -------------------------------------------------------------------------
+    docs_dir: Path = Field(Path("docs"), description="Folder of source documents to index.")
+    index_dir: Path = Field(Path("vectorstore"), description="Folder of the persisted index (Chroma + BM25 + manifest).")
+    prompts_dir: Path = Field(Path("prompts"), description="Folder of versioned prompt YAML files.")
+    glossary_file: str = Field(
+        "glossary.tsv", description="Bilingual glossary inside docs_dir (term<TAB>term per line); not indexed."
+    )
+    data_dir: Path = Field(Path(".policybot"), description="Local state: feedback, webhook dedup store, eval caches.")
+
+    # --- ingestion ----------------------------------------------------------------------------------
+    chunk_tokens: int = Field(160, ge=32, le=2000, description="Chunk budget in cl100k_base tokens (tiktoken).")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated at the start of the next chunk.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped with a warning.")
+
+    # --- embeddings and vector store ----------------------------------------------------------------
+    embedding_backend: Literal["onnx", "sentence-transformers"] = Field(
+        "sentence-transformers", description="How MiniLM is run: sentence-transformers (torch) or onnx (int8)."
+    )
+    embedding_batch: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
+    chroma_mode: Literal["persistent", "http"] = Field(
+        "persistent", description="persistent = embedded in index_dir; http = a `chroma run` server."
+    )
+    chroma_host: str = Field("127.0.0.1", description="Chroma server host (chroma_mode=http).")
+    chroma_port: int = Field(8000, description="Chroma server port (chroma_mode=http).")
+    chroma_tenant: str = Field("default_tenant", description="Chroma tenant (chroma_mode=http).")
+    chroma_database: str = Field("default_database", description="Chroma database (chroma_mode=http).")
+    collection: str = Field("policybot", description="Chroma collection name.")
+
+    # --- retrieval ----------------------------------------------------------------------------------
+    top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
+    candidate_k: int = Field(30, ge=1, le=500, description="Candidates taken from each of vector and BM25 search.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    retrieval_mode: Literal["hybrid", "vector", "bm25"] = Field("hybrid", description="Retrieval strategy.")
+
+    # --- answering ----------------------------------------------------------------------------------
+    model_path: str = Field("", description="GGUF file for the in-process model; empty = the bundled SmolLM2-135M.")
+    llm_url: str = Field("", description="Base URL of an OpenAI-compatible llama.cpp server; overrides model_path.")
+    llm_model_name: str = Field("local", description="Model name sent to the LLM server.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout for one LLM server request.")
+    n_ctx: int = Field(2048, ge=256, description="Context window given to llama.cpp.")
+    n_threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = physical cores.")
+    max_answer_tokens: int = Field(120, ge=8, le=2048, description="Most tokens the model may write.")
+    temperature: float = Field(0.0, ge=0, le=2)
+    evidence_sentences: int = Field(4, ge=1, le=12, description="Evidence sentences given to the model.")
+    answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
+    refusal_text: str = Field(
+        "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."
+    )
+    queue_size: int = Field(16, ge=1, description="Requests that may wait for the model before 'busy'.")
+    queue_timeout_s: float = Field(120.0, gt=0, description="Longest wait for the model before 'busy'.")
+
+    # --- limits ---------------------------------------------------------------------------------------
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected with a clear message.")
+    max_upload_mb: float = Field(10.0, gt=0, description="Largest file accepted by the page upload.")
+    max_upload_files: int = Field(10, ge=1, description="Most files accepted by one page upload.")
+    max_body_kb: int = Field(256, ge=1, description="Largest HTTP request body accepted by the webhook routes.")
+    rate_limit_per_minute: int = Field(20, ge=1, description="Questions per user per minute (page and webhook).")
+
+    # --- server ---------------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
+    port: int = Field(7860, description="HTTP port of the page, webhook and /healthz.")
+    page_password: SecretStr = Field(SecretStr(""), description="If set, the page and document tab need it.")
+
+    # --- chat integrations ----------------------------------------------------------------------------
+    slack_signing_secret: SecretStr = Field(SecretStr(""), description="Slack app signing secret.")
+    slack_bot_token: SecretStr = Field(SecretStr(""), description="Slack bot token (xoxb-...).")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a proxy or a fake).")
+    webhook_token: SecretStr = Field(SecretStr(""), description="Token of the generic outgoing webhook (Mattermost).")
+    webhook_reply_url: str = Field("", description="Incoming-webhook URL for slow generic-webhook answers.")
+    allowed_channels: list[str] = Field(default_factory=list, description="Channel ids allowed; empty = all.")
+    allowed_teams: list[str] = Field(default_factory=list, description="Team ids allowed; empty = all.")
+    slack_command_response_type: Literal["ephemeral", "in_channel"] = Field(
+        "ephemeral", description="Slash-command answers: only the asker sees them (ephemeral) or the channel does."
+    )
+    webhook_inline_timeout_s: float = Field(
+        2.5, gt=0, description="Generic webhook: answers ready within this reply inline, later ones go to the reply URL."
+    )
+    webhook_retry_attempts: int = Field(4, ge=1, le=10, description="Tries per Slack API / reply-URL call.")
+    webhook_retry_base_s: float = Field(0.5, ge=0, description="First backoff wait; doubles per try, capped at 8 s.")
+    webhook_dedup_ttl_hours: float = Field(48.0, gt=0, description="How long answered chat event ids are remembered.")
+    webhook_workers: int = Field(2, ge=1, le=32, description="Background threads answering chat events.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the non-None ``changes`` applied and validated (CLI flags use this)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return Settings.model_validate(data)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings with secrets shown only as set/unset, for `policybot config` and logs."""
+        out = self.model_dump(mode="json")
+        for name in SECRET_FIELDS:
+            out[name] = "(set)" if getattr(self, name).get_secret_value() else "(unset)"
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once at the edge. ``overrides`` are CLI flags; None means 'not given'."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

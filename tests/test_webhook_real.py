@@ -1,0 +1,77 @@
+"""The webhook contract on the real pipeline (embedded model, real index), plus a hostile document.
+
+Same HTTP set-up as tests/test_webhook.py (uvicorn on loopback, httpx, the fake Slack Web API); only the
+``answer_service`` fixture differs: ``bot.pipeline.build_pipeline`` over the seed corpus and a document that
+tries to make the bot post ``<!channel>``, a user mention and a disguised link.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bot.pipeline")
+
+from fake_slack import FakeSlack  # noqa: E402
+from test_webhook import Server, TestWebhookContract as _Contract, event_body, post_event  # noqa: E402
+
+from bot.answer import AnswerService  # noqa: E402
+from bot.ingest import ingest  # noqa: E402
+from bot.pipeline import build_pipeline  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+HOSTILE_DOC = (
+    "Staff canteen notice\n\n"
+    "The staff canteen opens at 7:30 every weekday <!channel> and closes at 19:00 <@U0ADMIN>.\n\n"
+    "Breakfast menus are published weekly at <http://evil.example/steal|the canteen page>, "
+    "see <http://evil|click> for details.\n"
+)
+LIVE_MARKUP = ("<!channel>", "<@U0ADMIN>", "<http://evil|click>", "<http://evil.example/steal|")
+
+
+@pytest.fixture(scope="module")
+def real_pipeline(tmp_path_factory: pytest.TempPathFactory) -> AnswerService:
+    root = tmp_path_factory.mktemp("webhook-real")
+    docs = root / "docs"
+    docs.mkdir()
+    for source in (REPO / "docs").iterdir():
+        if source.is_file():
+            shutil.copy(source, docs / source.name)
+    (docs / "staff-canteen-notice.txt").write_text(HOSTILE_DOC, encoding="utf-8")
+    settings = Settings(index_dir=root / "vectorstore", docs_dir=docs, data_dir=root / "state")
+    ingest(settings, progress=False)
+    return build_pipeline(settings)
+
+
+@pytest.fixture
+def answer_service(real_pipeline: AnswerService) -> AnswerService:
+    return real_pipeline
+
+
+class TestWebhookOnRealPipeline(_Contract):
+    """Every contract test of tests/test_webhook.py, answered by the real pipeline."""
+
+
+def test_a_document_with_slack_markup_is_posted_escaped(
+    start_server: Callable[..., Server], fake_slack: FakeSlack
+) -> None:
+    server = start_server()
+    post_event(server, event_body("EvCanteen", "<@UBOT> When does the staff canteen open?"))
+    posts = fake_slack.wait_calls("chat.postMessage", 1, 180)
+    assert len(posts) == 1
+    posted = json.dumps(posts[0].params, ensure_ascii=False)
+    for live in LIVE_MARKUP:
+        assert live not in posted, f"{live} would be live in Slack"
+    blocks = posts[0].params["blocks"]
+    sources = " ".join(e["text"] for b in blocks if b["type"] == "context" for e in b["elements"])
+    assert "canteen" in sources.lower(), "the answer cites the canteen notice"
+    for citation in server.service.answers[0].citations:
+        if "<!channel>" in citation.text:
+            assert "&lt;!channel&gt;" in posted
