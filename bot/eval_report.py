@@ -1,4 +1,4 @@
-"""Eval reports (report.json + report.md) and the regression gate (``policybot eval --compare``).
+"""Eval reports (the Report model, report.json + report.md) and the regression gate (``policybot eval --compare``).
 
 The gated metrics and their tolerances are defined once, in :data:`GATES`.
 """
@@ -9,13 +9,25 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import BaseModel
 
 from bot.errors import UserInputError
 from bot.metrics import CaseResult
 
-if TYPE_CHECKING:
-    from bot.evaluate import Report
+
+class Report(BaseModel):
+    """The result of one eval run, as written to report.json."""
+
+    metrics: dict[str, float | int | None]
+    baselines: dict[str, dict[str, float | None]]
+    by_lang: dict[str, dict[str, float | int | None]]
+    cases: list[CaseResult]
+    run: dict[str, Any]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)

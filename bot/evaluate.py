@@ -19,8 +19,9 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
-from bot.answer import Answer, AnswerService, Final, Scope, Token, Turn
+from bot.answer import Answer, AnswerService, Final, Scope, Token, Trace, Turn
 from bot.errors import ConfigError, UserInputError
+from bot.eval_report import Report, compare, metrics_lines, write_reports
 from bot.metrics import (
     CaseResult,
     SupportFn,
@@ -125,17 +126,6 @@ def load_cases(path: Path | str) -> list[Case]:
     return cases
 
 
-class Report(BaseModel):
-    metrics: dict[str, float | int | None]
-    baselines: dict[str, dict[str, float | None]]
-    by_lang: dict[str, dict[str, float | int | None]]
-    cases: list[CaseResult]
-    run: dict[str, Any]
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
 class SearchBackend(Protocol):
     """What the runner needs from ``bot.retrieve.Retriever``."""
 
@@ -143,15 +133,9 @@ class SearchBackend(Protocol):
 
 
 def _default_support() -> SupportFn:
-    from bot.ground import supports
+    from bot.ground import supports  # the grounding check's own test (imported late: it loads jieba lazily)
 
     return supports
-
-
-def _default_splitter() -> Callable[[str], Sequence[Any]]:
-    from bot.text import sentence_spans
-
-    return sentence_spans
 
 
 def _ask(service: AnswerService, case: Case, clock: Callable[[], float]) -> tuple[Answer, float, float | None]:
@@ -197,13 +181,9 @@ def _retrieve(retriever: SearchBackend, query: str, case: Case) -> tuple[list[st
     return docs["hybrid"], {m: first_gold_rank(d, case.gold_docs, RETRIEVAL_K) for m, d in docs.items()}
 
 
-def _trace_info(results: Iterable[Answer]) -> dict[str, str]:
-    for answer in results:
-        t = answer.trace
-        if t.model_id or t.prompt_id or t.index_hash:
-            return {"model_id": t.model_id, "model_hash": t.model_hash, "prompt_id": t.prompt_id,
-                    "prompt_hash": t.prompt_hash, "index_hash": t.index_hash}
-    return {"model_id": "", "model_hash": "", "prompt_id": "", "prompt_hash": "", "index_hash": ""}
+def _trace_info(answers: Iterable[Answer]) -> dict[str, str]:
+    traced = next((a.trace for a in answers if a.trace.model_id or a.trace.prompt_id or a.trace.index_hash), Trace())
+    return {k: getattr(traced, k) for k in ("model_id", "model_hash", "prompt_id", "prompt_hash", "index_hash")}
 
 
 def run_eval(
@@ -222,8 +202,10 @@ def run_eval(
 
     ``support`` and ``splitter`` default to ``bot.ground.supports`` and ``bot.text.sentence_spans``.
     """
+    from bot.text import sentence_spans
+
     support = support or _default_support()
-    splitter = splitter or _default_splitter()
+    splitter = splitter or sentence_spans
     chosen = list(cases)[:limit] if limit else list(cases)
     started, t0 = datetime.now(UTC), time.perf_counter()
     results: list[CaseResult] = []
@@ -276,7 +258,6 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """``policybot eval``: index the corpus into a cached index, run the cases, write reports, compare."""
-    from bot.eval_report import compare, write_reports
     from bot.ingest import corpus_hash, ingest
     from bot.pipeline import build_pipeline
 
@@ -308,8 +289,6 @@ def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     if as_json:
         print(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
     else:
-        from bot.eval_report import metrics_lines
-
         print("\n".join(metrics_lines(report)))
     print(f"reports: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if args.compare:

@@ -47,8 +47,10 @@ def _names(sentence: str) -> set[str]:
     found = set()
     for match in _NAME.finditer(sentence):
         word = match.group(0)
-        if match.start() == 0 or word in _NOT_NAMES:
+        if word in _NOT_NAMES:
             continue
+        if match.start() == 0 and not re.match(r"\s+[A-Z]", sentence[match.end():]):
+            continue  # a capitalised first word is a name only when another capitalised word follows
         found.add(word.lower().rstrip("'’s") if word.endswith(("'s", "’s")) else word.lower())
     return found
 

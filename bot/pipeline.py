@@ -17,6 +17,7 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
@@ -168,7 +169,7 @@ class Pipeline:
                                                 "quoted the evidence instead")
             sentences = compose.quote_answer(standalone, expansions, chosen)
         lap("check", t)
-        answer = self._assemble(question, standalone, expansions, sentences, chosen, trace)
+        answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)
         yield Final(answer)
 
@@ -201,7 +202,8 @@ class Pipeline:
         return f"Searched {docs} document{'s' if docs != 1 else ''}{where} for: \u201c{standalone}\u201d."
 
     def _assemble(self, question: str, standalone: str, expansions: list[str],
-                  sentences: list[tuple[str, list[int]]], chosen: list[evidence.Evidence], trace: Trace) -> Answer:
+                  sentences: list[tuple[str, list[int]]], chosen: list[evidence.Evidence], ranked: list[evidence.Evidence],
+                  trace: Trace) -> Answer:
         """Renumber the cited evidence 1..k in order of first use and build the citations."""
         order: dict[int, int] = {}
         for _, ns in sentences:
@@ -218,10 +220,13 @@ class Pipeline:
             citations.append(Citation(n=new, doc_id=item.doc_id, title=item.title, path=item.path, text=item.text,
                                       start=item.start, end=item.end, score=round(item.score, 4),
                                       chunk_id=item.chunk_id, paragraph=item.paragraph, highlight=highlight))
-        subject = {t for t in terms if t not in answerable._TYPE_TERMS}
-        cited = set().union(*(ground._stems(c.text) for c in citations)) if citations else set()
+        # partial: less than half of what the question is about appears in the cited evidence (with the
+        # heading it answers and who said it). Words no retrieved passage uses cannot be covered: ignored.
+        seen = set().union(*(ground._stems(e.support_text) for e in ranked)) if ranked else set()
+        subject = {t for t in evidence.query_terms(question, []) if t not in answerable._TYPE_TERMS and t in seen}
+        cited = set().union(*(ground._stems(chosen[old - 1].support_text) for old in order)) if order else set()
         covered = len(subject & cited) / len(subject) if subject else 1.0
-        status = "answered" if covered >= 0.5 else "partial"
+        status: Literal["answered", "partial"] = "answered" if covered >= 0.5 else "partial"
         return Answer(text=text, citations=citations, status=status, trace=trace, question=question)
 
     def health(self) -> dict[str, object]:

@@ -190,6 +190,7 @@ PAGE_CSS = """
 .pb-notice { border-left:4px solid #ef4444; padding-left:8px; }
 .pb-cite { text-decoration:none; font-weight:600; cursor:help; }
 .pb-source { margin-bottom:10px; }
+.pb-source:target { background:#fef9c3; border-radius:4px; }
 .pb-source-title { font-weight:600; }
 .pb-passage { margin:4px 0; padding-left:8px; border-left:3px solid #d1d5db; }
 .pb-passage mark { background:#fde68a; padding:0 1px; }

@@ -25,6 +25,7 @@ import asyncio
 import hmac
 import json
 import logging
+import sqlite3
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,11 @@ def build_webhook_router(
             return ignored(reason)
         event_id = str(data.get("event_id") or f"{event['channel']}:{event['ts']}")
         record = {"team_id": data.get("team_id"), "event": {k: event.get(k) for k in EVENT_FIELDS}}
-        claim = await asyncio.to_thread(state.store.claim, event_id, record)
+        try:
+            claim = await asyncio.to_thread(state.store.claim, event_id, record)
+        except sqlite3.Error as exc:  # Slack retries a non-200, so nothing is lost
+            log.error("event store unavailable (%s): asking Slack to retry %s", type(exc).__name__, event_id)
+            raise HTTPException(503, "event store unavailable; Slack will retry") from None
         if not claim.should_answer:
             retry = request.headers.get("X-Slack-Retry-Num")
             log.info("event %s ignored as a duplicate (retry %s)", event_id, retry or "-")
@@ -194,6 +199,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise HTTPException(400, "malformed JSON: body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise HTTPException(400, f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise HTTPException(400, "malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "malformed JSON: expected an object")
     return data

@@ -47,7 +47,7 @@ class FakeSlack:
         self._ts = 1_700_000_000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     # --- lifecycle and URLs ------------------------------------------------------------------------
     def start(self) -> FakeSlack:

@@ -329,7 +329,9 @@ def test_in_process_model_does_not_load_on_construction_and_defaults_threads_to_
 def test_settings_pick_the_backend() -> None:
     local = build_chat_model(load_settings(model_path="", llm_url="", queue_size=3, queue_timeout_s=5))
     assert isinstance(local.model, LlamaCppModel) and local.queue_size == 3 and local.queue_timeout_s == 5
-    remote = build_chat_model(load_settings(llm_url="http://127.0.0.1:9/", llm_model_name="m", llm_timeout_s=7))
+    remote = build_chat_model(
+        load_settings(llm_url="http://127.0.0.1:9/", llm_model_name="m", llm_timeout_s=7)
+    )
     assert isinstance(remote.model, OpenAIServerModel)
     assert remote.model.base_url == "http://127.0.0.1:9/v1" and remote.model.model_name == "m"
     assert remote.model.timeout_s == 7

@@ -13,7 +13,7 @@ from bot import loaders
 from bot.errors import IngestError
 from bot.loaders import SUPPORTED_SUFFIXES, SourceDoc, discover, load_document
 from bot.text import normalize
-from tests.fixtures_docs import FACTS, HIDDEN_MARKERS, TITLES, make_docx, make_pdf, write_mixed_corpus
+from fixtures_docs import FACTS, HIDDEN_MARKERS, TITLES, make_docx, make_pdf, write_mixed_corpus
 
 SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
 

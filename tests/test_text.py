@@ -21,7 +21,7 @@ from bot.text import (
 
 
 def test_normalize_turns_fullwidth_ascii_into_halfwidth() -> None:
-    assert normalize("ＡＩ　２０３０（Ｐｌａｎ）") == "AI 2030 (Plan)"
+    assert normalize("ＡＩ　２０３０（Ｐｌａｎ）") == "AI 2030(Plan)"
 
 
 def test_normalize_keeps_chinese_sentence_punctuation() -> None:
@@ -144,8 +144,10 @@ def test_sentence_spans_cover_every_non_space_character_once_in_order(text: str)
     [
         ("广东选择这五个未来产业的标准是什么", "zh"),
         ("Why were these five industries chosen?", "en"),
-        ("The Sora model 文生视频 was released last week by OpenAI in the United States", "zh"),
-        ("The model called Sora was released last week by OpenAI in the United States 文", "en"),
+        ("Sora 文生视频", "zh"),  # 4 of 8 letters
+        ("abcd 文", "zh"),  # exactly 1 of 5
+        ("abcde 文", "en"),  # 1 of 6
+        ("The Sora model 文生视频 was released by OpenAI in the United States", "en"),
         ("", "en"),
         ("2030 2035 !!!", "en"),
     ],

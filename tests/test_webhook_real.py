@@ -16,8 +16,9 @@ import pytest
 
 pytest.importorskip("bot.pipeline")
 
+import test_webhook as contract  # noqa: E402
 from fake_slack import FakeSlack  # noqa: E402
-from test_webhook import Server, TestWebhookContract as _Contract, event_body, post_event  # noqa: E402
+from test_webhook import Server, event_body, post_event  # noqa: E402
 
 from bot.answer import AnswerService  # noqa: E402
 from bot.ingest import ingest  # noqa: E402
@@ -25,6 +26,10 @@ from bot.pipeline import build_pipeline  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+# The HTTP set-up of the contract tests (fixtures), reused as is.
+fake_slack = contract.fake_slack
+start_server = contract.start_server
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_DOC = (
@@ -55,7 +60,7 @@ def answer_service(real_pipeline: AnswerService) -> AnswerService:
     return real_pipeline
 
 
-class TestWebhookOnRealPipeline(_Contract):
+class TestWebhookOnRealPipeline(contract.TestWebhookContract):
     """Every contract test of tests/test_webhook.py, answered by the real pipeline."""
 
 
