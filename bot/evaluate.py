@@ -246,7 +246,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``policybot eval``; bot.cli adds them to its subcommand and calls :func:`eval_command`."""
     parser.add_argument("--cases", type=Path, required=True, help="JSON Lines cases file")
     parser.add_argument("--docs", type=Path, default=None, help="corpus folder (default: settings docs_dir)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev", help="which cases to run")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which cases to run")
     parser.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default eval/reports/<time>/)")
     parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
@@ -262,7 +262,7 @@ def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.pipeline import build_pipeline
 
     cases = load_cases(args.cases)
-    split = getattr(args, "split", "dev") or "dev"
+    split = getattr(args, "split", None) or "all"
     if split != "all":
         cases = [c for c in cases if c.split == split]
         if not cases:

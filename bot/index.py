@@ -57,6 +57,7 @@ class Manifest:
     created: str = ""
     collection: str = ""
     documents: dict[str, DocRecord] = field(default_factory=dict)
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)  # doc id -> file name, hash, reason
     version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:

@@ -152,6 +152,12 @@ def ingest(
         keep = {d: r for d, r in previous.items()
                 if not rebuild and d in by_id and r.file_hash == by_id[d][1]}
         todo = {d: v for d, v in by_id.items() if d not in keep}
+        known_bad = {d: f for d, f in (old.failed if old else {}).items()
+                     if d in todo and f.get("file_hash") == todo[d][1] and d not in previous}
+        for doc_id, info in known_bad.items():  # failed before, unchanged since: report again, no re-index
+            report.failed[info["name"]] = info["reason"]
+            del todo[doc_id]
+        failed_ids: dict[str, dict[str, str]] = dict(known_bad)
         gone = [d for d in previous if d not in by_id]
         report.skipped = len(keep)
         if live and not todo and not gone:
@@ -172,6 +178,7 @@ def ingest(
                 chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_sentences)
             except IngestError as exc:
                 report.failed[path.name] = str(exc)
+                failed_ids[doc_id] = {"name": path.name, "file_hash": fhash, "reason": str(exc)}
                 log.warning("skipped %s: %s", path.name, exc)
                 if doc_id in previous and not rebuild:
                     keep[doc_id] = previous[doc_id]  # keep the last good version answering
@@ -230,6 +237,7 @@ def ingest(
                 created=_now(),
                 collection=collection_name(settings, gen),
                 documents=dict(sorted(documents.items())),
+                failed=failed_ids,
             )
             (gen_dir / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
             if store.count() != len(ordered):

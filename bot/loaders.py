@@ -7,6 +7,7 @@ reader cannot see must not reach the model (a prompt-injection vector).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import zipfile
@@ -14,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
+
 from bot.errors import IngestError
-from bot.text import detect_lang, normalize, paragraph_spans
+from bot.text import detect_lang, normalize, paragraph_spans, word_set
 
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
 DOCX_MAX_XML_BYTES = 50 * 1024 * 1024  # declared uncompressed size of the docx text parts (zip-bomb guard)
@@ -61,7 +64,9 @@ def _fail(rel: str, reason: str) -> IngestError:
 
 
 def _encoding_of(raw: bytes, rel: str) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
+    """utf-8 (BOM optional), utf-16 with a BOM (Windows "Unicode"), else GB18030."""
+    candidates = ("utf-16",) if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ()
+    for encoding in (*candidates, "utf-8-sig", "gb18030"):
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
@@ -87,11 +92,11 @@ _MD_BLOCKS: _Rules = [
     (re.compile(r"^ {0,3}(`{3,}|~{3,}).*$", re.M), ""),  # code fences (content kept)
     (re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$", re.M), r"\n\1\n"),  # ATX headings become paragraphs
     (re.compile(r"^ {0,3}(=+|-+)[ \t]*$", re.M), "\n"),  # setext underlines and rules
+    (re.compile(r"^[ \t|:]*-{3,}[- \t|:]*(\n|\Z)", re.M), ""),  # table rules
     (re.compile(r"^ {0,3}([*_])(?:[ \t]*\1){2,}[ \t]*$", re.M), "\n"),  # horizontal rules
     (re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$", re.M), ""),  # link reference definitions
     (re.compile(r"^ {0,3}>[ \t]?", re.M), ""),  # block quotes
     (re.compile(r"^[ \t]*[-*+][ \t]+", re.M), ""),  # bullets
-    (re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.M), ""),  # table rules
     (re.compile(r"[ \t]*\|[ \t]*"), " "),  # table cells
 ]
 _MD_INLINE: _Rules = [
@@ -126,69 +131,73 @@ def _markdown_to_text(md: str) -> tuple[str, str]:
 
 # --- HTML -----------------------------------------------------------------------------------------
 
-_DROP_TAGS = ["script", "style", "template", "noscript", "iframe", "object", "embed", "svg", "canvas", "head"]
-_BLOCK_TAGS = frozenset(
+_DROP_TAGS = word_set("script style template noscript iframe object embed svg canvas head")
+_BLOCK_TAGS = word_set(
     "p div section article header footer main nav aside address blockquote pre figure figcaption "
     "h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table thead tbody tfoot tr td th caption hr form fieldset "
-    "details summary body html title".split()
+    "details summary body html title"
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 
 
-def _hidden_element(tag: object) -> bool:
-    from bs4 import Tag
-
-    if not isinstance(tag, Tag) or tag.attrs is None:
-        return False
-    if tag.has_attr("hidden"):
+def _invisible(tag: Tag) -> bool:
+    if tag.name in _DROP_TAGS or tag.has_attr("hidden"):
         return True
     if str(tag.get("aria-hidden", "")).strip().lower() == "true":
         return True
     return bool(_HIDDEN_STYLE.search(str(tag.get("style", ""))))
 
 
-def _strip_invisible(soup: object) -> None:
-    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+def _visible_text(root: Tag, html_spacing: bool) -> tuple[str, str]:
+    """(visible text, text of the first visible <h1>), walking the tree without recursion.
 
-    assert isinstance(soup, BeautifulSoup)
-    for node in soup.find_all(string=lambda s: isinstance(s, Comment | Declaration | Doctype | ProcessingInstruction)):
-        node.extract()
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.extract()
-    for tag in soup.find_all(_hidden_element):
-        tag.extract()
+    Skips comments, scripts and hidden elements. With ``html_spacing``, whitespace runs become one space
+    (except in <pre>), block elements become paragraphs and <br> a line break.
+    """
+    parts: list[str] = []
+    h1 = ""
+    h1_start = -1
+    in_pre = 0
+    stack: list[tuple[PageElement, str]] = [(root, "open")]
+    while stack:
+        node, event = stack.pop()
+        if event == "close":
+            assert isinstance(node, Tag)
+            in_pre -= node.name == "pre"
+            if node.name == "h1" and h1_start >= 0 and not h1:
+                h1 = " ".join("".join(parts[h1_start:]).split())
+            if html_spacing and node.name in _BLOCK_TAGS:
+                parts.append("\n\n")
+        elif isinstance(node, NavigableString):
+            if type(node) is NavigableString or isinstance(node, CData):
+                parts.append(re.sub(r"\s+", " ", node) if html_spacing and not in_pre else str(node))
+        elif isinstance(node, Tag) and not _invisible(node):
+            if html_spacing and node.name == "br":
+                parts.append("\n")
+                continue
+            if html_spacing and node.name in _BLOCK_TAGS:
+                parts.append("\n\n")
+            in_pre += node.name == "pre"
+            if node.name == "h1" and h1_start < 0:
+                h1_start = len(parts)
+            stack.append((node, "close"))
+            stack.extend((child, "open") for child in reversed(node.contents))
+    return "".join(parts), h1
 
 
 def _visible_fragment_text(fragment: str) -> str:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(fragment, "html.parser")
-    _strip_invisible(soup)
-    return soup.get_text()
+    return _visible_text(BeautifulSoup(fragment, "html.parser"), html_spacing=False)[0]
 
 
 def _html_to_text(raw: bytes, rel: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup, NavigableString
-
     try:
         soup = BeautifulSoup(raw, "html.parser")
         title_tag = soup.find("title")
-        title = title_tag.get_text(" ", strip=True) if title_tag else ""
-        _strip_invisible(soup)
-        if not title and (h1 := soup.find("h1")) is not None:
-            title = h1.get_text(" ", strip=True)
-        for node in list(soup.find_all(string=True)):
-            if node.find_parent("pre") is None:
-                node.replace_with(NavigableString(re.sub(r"\s+", " ", str(node))))
-        for tag in soup.find_all(True):
-            if tag.name == "br":
-                tag.replace_with(NavigableString("\n"))
-            elif tag.name in _BLOCK_TAGS:
-                tag.insert_before(NavigableString("\n\n"))
-                tag.insert_after(NavigableString("\n\n"))
-        return soup.get_text(), title
+        text, h1 = _visible_text(soup, html_spacing=True)
     except RecursionError:
         raise _fail(rel, "HTML is nested too deeply to read; simplify or convert it to text") from None
+    title = title_tag.get_text(" ", strip=True) if isinstance(title_tag, Tag) else ""
+    return text, title or h1
 
 
 # --- PDF and Word ---------------------------------------------------------------------------------
@@ -232,9 +241,14 @@ def _docx_to_text(path: Path, rel: str) -> str:
         raise _fail(rel, f"corrupt .docx (not a valid zip archive: {exc}); re-save it from Word") from None
     if "word/document.xml" not in names:
         raise _fail(rel, "corrupt .docx (no word/document.xml); re-save it from Word")
-    xml_bytes = sum(size for name, size in names.items() if name.startswith("word/") and name.endswith(".xml"))
+    xml_bytes = sum(
+        size for name, size in names.items() if name.startswith("word/") and name.endswith(".xml")
+    )
     if xml_bytes > DOCX_MAX_XML_BYTES:
-        raise _fail(rel, f".docx text parts unpack to {xml_bytes} bytes (limit {DOCX_MAX_XML_BYTES}); possible zip bomb")
+        raise _fail(
+            rel,
+            f".docx text parts unpack to {xml_bytes} bytes (limit {DOCX_MAX_XML_BYTES}); possible zip bomb",
+        )
     try:
         docs = Docx2txtLoader(str(path)).load()
     except Exception as exc:
@@ -279,7 +293,10 @@ def load_document(path: Path, docs_root: Path, max_bytes: int | None = None) -> 
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            raise _fail(rel, f"file is {size} bytes, over the {max_bytes}-byte limit (max_file_mb); split or shrink it")
+            raise _fail(
+                rel,
+                f"file is {size} bytes, over the {max_bytes}-byte limit (max_file_mb); split or shrink it",
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise _fail(rel, f"cannot read the file ({exc.strerror or exc})") from None

@@ -27,11 +27,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     """The ASGI app. ``pipeline`` defaults to ``build_pipeline(settings)`` (tests may pass their own)."""
-    import gradio as gr
-
     from bot.library import Library
     from bot.pipeline import build_pipeline
-    from bot.web import build_page
+    from bot.web import mount_page
     from bot.webhook import build_webhook_router
 
     started = time.perf_counter()
@@ -82,12 +80,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(router)
-    page = build_page(pipeline, library, settings)
-    auth = None
-    if settings.page_password.get_secret_value():
-        secret = settings.page_password.get_secret_value()
-        auth = ("policybot", secret)
-    return gr.mount_gradio_app(app, page, path="/", auth=auth, show_error=False)  # type: ignore[no-any-return]
+    return mount_page(app, pipeline, library, settings)
 
 
 def serve(settings: Settings) -> None:

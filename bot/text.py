@@ -13,6 +13,12 @@ import re
 import unicodedata
 from typing import Any, Literal
 
+
+def word_set(words: str) -> frozenset[str]:
+    """A frozenset of the whitespace-separated words (for readable word lists)."""
+    return frozenset(words.split())
+
+
 # --- normalisation ---------------------------------------------------------------------------------
 
 # Chinese sentence punctuation that stays full-width (sentence splitting relies on it).
@@ -52,12 +58,12 @@ _TERMINALS = _FULL_TERMINALS | frozenset(".!?")
 _CLOSERS = frozenset("”’\"')]}」』）】》〉")
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 # never end a sentence after these (lowercase, without the final '.')
-_ABBREVIATIONS = frozenset(
+_ABBREVIATIONS = word_set(
     "mr mrs ms dr prof st jr sr no nos vs fig figs art arts sec gen gov sen rep rev hon col lt sgt capt "
-    "e.g i.e cf approx ca dept est u.s u.k u.n p.r.c a.k.a op vol pp ed eds ph.d".split()
+    "e.g i.e cf approx ca dept est u.s u.k u.n p.r.c a.k.a op vol pp ed eds ph.d"
 )
 # end a sentence after these only when the next word is capitalised
-_SOFT_ABBREVIATIONS = frozenset("etc inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec a.m p.m".split())
+_SOFT_ABBREVIATIONS = word_set("etc inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov dec a.m p.m")
 
 
 def _is_abbreviation(text: str, dot: int, floor: int, after: int) -> bool:
@@ -145,46 +151,40 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 # --- language -------------------------------------------------------------------------------------
 
-_CJK_RANGES = (
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xF900, 0xFAFF),
-    (0x20000, 0x2FA1F),
-)
 _CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 
 
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+    return _CJK_CHAR.match(ch) is not None
+
+
+def count_cjk(text: str) -> int:
+    """Number of CJK ideographs in ``text``."""
+    return len(_CJK_CHAR.findall(text))
 
 
 def detect_lang(text: str) -> Literal["zh", "en"]:
-    """"zh" when CJK ideographs make up at least 20% of the letters, else "en"."""
-    letters = cjk = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            cjk += is_cjk(ch)
-    return "zh" if cjk and cjk >= 0.2 * letters else "en"
+    """ "zh" when CJK ideographs make up at least 20% of the letters, else "en"."""
+    cjk = count_cjk(text)
+    return "zh" if cjk and cjk >= 0.2 * len(_LETTER.findall(text)) else "en"
 
 
 # --- tokens ---------------------------------------------------------------------------------------
 
-ENGLISH_STOPWORDS = frozenset(
-    """a an the and or but nor if then than so as of at by for from in into on onto to with without about
+ENGLISH_STOPWORDS = word_set("""a an the and or but nor if then than so as of at by for from in into on onto to with without about
     over under between through during before after above below up down out off again further once
     is are was were be been being am do does did doing have has had having will would shall should can
     could may might must i me my we us our ours you your he him his she her it its they them their
     this that these those there here what which who whom whose when where why how all any both each
-    few more most other some such no not only own same too very just also s t d ll m re ve""".split()
-)
-CHINESE_STOPWORDS = frozenset(
-    """的 了 和 是 在 有 也 就 都 而 及 与 或 这 那 之 其 此 该 为 以 于 对 把 被 让 给 从 向 等 着 过 吗 呢 吧 啊
+    few more most other some such no not only own same too very just also s t d ll m re ve""")
+CHINESE_STOPWORDS = word_set("""的 了 和 是 在 有 也 就 都 而 及 与 或 这 那 之 其 此 该 为 以 于 对 把 被 让 给 从 向 等 着 过 吗 呢 吧 啊
     呀 个 们 我 你 他 她 它 我们 你们 他们 什么 哪些 哪个 怎么 怎样 如何 为什么 是否 一个 这个 那个 这些 那些
-    并 但 还 又 即 将 所 则 如 若 因为 所以 由于 以及 或者 还是 就是 可以 已经 进行 关于 请问""".split()
-)
+    并 但 还 又 即 将 所 则 如 若 因为 所以 由于 以及 或者 还是 就是 可以 已经 进行 关于 请问""")
 STOPWORDS = ENGLISH_STOPWORDS | CHINESE_STOPWORDS
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -241,7 +241,20 @@ def content_words(text: str) -> set[str]:
     return set(tokenize(text))
 
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG = {"万": 10_000, "亿": 100_000_000}
 _CN_NUMBER = re.compile("[零〇一二两三四五六七八九十百千万亿]+(?=[个家项大条种座批位年名次])")

@@ -131,8 +131,8 @@ def build_page(
                 )
                 status = gr.HTML("", elem_id="pb-upload-status")
                 with gr.Row():
-                    choice = gr.Dropdown(label="Remove a document", choices=[], elem_id="pb-remove-choice")
-                    remove_button = gr.Button("Remove", variant="stop", elem_id="pb-remove")
+                    choice = gr.Dropdown(label="Remove a document", choices=[], elem_id="pb-remove-choice", scale=3)
+                    remove_button = gr.Button("Remove", variant="stop", elem_id="pb-remove", scale=1)
         turns = gr.State([])
 
         chat_io: dict[str, Any] = {

@@ -86,7 +86,9 @@ def _pdf_string(text: str) -> str:
 
 def make_pdf(lines: list[str], title: str | None = None) -> bytes:
     """A one-page PDF (Helvetica, one text line per item) with an optional /Title; ASCII text only."""
-    content = "BT /F1 11 Tf 72 720 Td 14 TL\n" + "".join(f"({_pdf_string(line)}) Tj T*\n" for line in lines) + "ET"
+    content = (
+        "BT /F1 11 Tf 72 720 Td 14 TL\n" + "".join(f"({_pdf_string(line)}) Tj T*\n" for line in lines) + "ET"
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -167,7 +169,9 @@ def write_mixed_corpus(dir: Path) -> dict[str, Path]:
         ),
         "docx": (
             "port-memo.docx",
-            make_docx([TITLES["docx"], FACTS["docx"], "Crane operators will be retrained as remote supervisors."]),
+            make_docx(
+                [TITLES["docx"], FACTS["docx"], "Crane operators will be retrained as remote supervisors."]
+            ),
         ),
         "zh": ("ai-plan-zh.txt", _ZH.format(title=TITLES["zh"], fact=FACTS["zh"]).encode("gb18030")),
         "corrupt_pdf": ("broken.pdf", b"%PDF-1.7\nthis is not really a pdf\x00\x01\x02"),

@@ -99,11 +99,17 @@ def test_seed_question_streams_then_shows_a_cited_answer_with_highlighted_source
     screenshot(page, "01-empty-page-with-examples")
     page.locator("#pb-chat button").filter(has_text=SEED).first.click()  # an example on the empty page
     answer = page.locator(BOT).last
-    answer.locator(".pb-progress, .pb-draft").first.wait_for()
-    screenshot(page, "02-streaming")
+    answer.locator(f".pb-progress, .pb-draft, {FINAL}").first.wait_for()
+    screenshot(page, "02-progress")
+    answer.locator(f".pb-draft, {FINAL}").first.wait_for()
+    streamed = answer.locator(".pb-draft").count() == 1
+    screenshot(page, "02-streaming-draft")
     answer.locator(FINAL).first.wait_for()
     screenshot(page, "03-answered-with-sources")
+    assert streamed, "the draft should stream before the checked answer replaces it"
     assert answer.locator(".pb-status-answered, .pb-status-partial").count() == 1
+    badge = answer.locator(".pb-badge").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert badge not in ("rgba(0, 0, 0, 0)", "transparent"), "page CSS missing: mount with bot.web.mount_page"
     assert answer.locator("a.pb-cite").count() >= 1
     sources = page.locator("#pb-sources")
     assert sources.locator(".pb-source").count() >= 1

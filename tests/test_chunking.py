@@ -58,7 +58,9 @@ def test_token_count_treats_special_token_text_as_plain_text() -> None:
 
 
 def test_selection_criteria_chunk_carries_its_question_heading(seed_chunks: list[Chunk]) -> None:
-    [chunk] = [c for c in seed_chunks if "The selection criteria mainly include strategic significance" in c.text]
+    [chunk] = [
+        c for c in seed_chunks if "The selection criteria mainly include strategic significance" in c.text
+    ]
     assert chunk.text.startswith("Why were these five industries chosen?")
 
 
@@ -212,7 +214,9 @@ _TEXT = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=_TEXT, budget=st.integers(min_value=8, max_value=120), overlap=st.integers(min_value=0, max_value=2))
+@given(
+    text=_TEXT, budget=st.integers(min_value=8, max_value=120), overlap=st.integers(min_value=0, max_value=2)
+)
 def test_chunks_round_trip_lose_nothing_and_keep_the_budget(text: str, budget: int, overlap: int) -> None:
     doc = make_doc(text)
     chunks = chunk_document(doc, chunk_tokens=budget, overlap_sentences=overlap)
@@ -225,7 +229,9 @@ def test_chunks_round_trip_lose_nothing_and_keep_the_budget(text: str, budget: i
             covered[i] = True
     assert all(covered[i] for i, ch in enumerate(doc.text) if not ch.isspace())
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
-    assert [c.id for c in chunk_document(doc, chunk_tokens=budget, overlap_sentences=overlap)] == [c.id for c in chunks]
+    assert [c.id for c in chunk_document(doc, chunk_tokens=budget, overlap_sentences=overlap)] == [
+        c.id for c in chunks
+    ]
 
 
 @settings(max_examples=100, deadline=None)

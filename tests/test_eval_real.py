@@ -14,7 +14,7 @@ pytest.importorskip("bot.ingest")
 from bot.evaluate import add_eval_arguments, eval_command  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 8 cases through the real model; slow on a busy CPU
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "eval" / "seed.jsonl"

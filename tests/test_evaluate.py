@@ -372,13 +372,13 @@ def test_eval_command_indexes_into_the_cached_index_and_writes_reports(
     cases_file = write_cases(tmp_path / "c.jsonl", [case(), case(id="t1", split="test")])
     settings = Settings(data_dir=tmp_path / "data")
     code = eval_command(cli_args("--cases", str(cases_file), "--docs", str(docs), "--out", str(tmp_path / "r"),
-                                 "--json", "--model", "m.gguf"), settings)
+                                 "--json", "--model", "m.gguf", "--split", "dev"), settings)
     assert code == 0
     assert fake_stack["ingest"] == [(docs, tmp_path / "data" / "eval-index" / "abc123")]
     used = fake_stack["settings"][0]
     assert isinstance(used, Settings) and used.model_path == "m.gguf" and used.docs_dir == docs
     printed = json.loads(capsys.readouterr().out)  # --json: stdout is only the report
-    assert [c["id"] for c in printed["cases"]] == ["seed:001"]  # split dev by default
+    assert [c["id"] for c in printed["cases"]] == ["seed:001"]  # only the dev split
     assert printed["run"]["corpus_hash"] == "abc123" and printed["run"]["split"] == "dev"
     assert (tmp_path / "r" / "report.json").is_file() and (tmp_path / "r" / "report.md").is_file()
 

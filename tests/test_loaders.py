@@ -8,12 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fixtures_docs import FACTS, HIDDEN_MARKERS, TITLES, make_docx, make_pdf, write_mixed_corpus
 
 from bot import loaders
 from bot.errors import IngestError
 from bot.loaders import SUPPORTED_SUFFIXES, SourceDoc, discover, load_document
 from bot.text import normalize
-from fixtures_docs import FACTS, HIDDEN_MARKERS, TITLES, make_docx, make_pdf, write_mixed_corpus
 
 SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
 
@@ -40,7 +40,9 @@ def assert_fails(path: Path, *reason_words: str, **kwargs: int) -> None:
 
 
 @pytest.mark.parametrize("key", ["txt", "md", "html", "pdf", "docx", "zh"])
-def test_each_format_yields_normalised_text_with_its_fact_and_title(corpus: dict[str, Path], key: str) -> None:
+def test_each_format_yields_normalised_text_with_its_fact_and_title(
+    corpus: dict[str, Path], key: str
+) -> None:
     doc = load(corpus[key])
     assert FACTS[key] in doc.text
     assert doc.title == TITLES[key]
@@ -71,6 +73,13 @@ def test_utf8_with_bom_is_decoded_without_the_bom(tmp_path: Path) -> None:
     path.write_bytes("\ufeffTitle line\n\nBody.".encode())
     doc = load(path)
     assert doc.text == "Title line\n\nBody." and doc.title == "Title line"
+
+
+def test_utf16_with_bom_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "notepad.md"
+    path.write_bytes("# 标题\n\nUnicode text.".encode("utf-16"))
+    doc = load(path)
+    assert doc.text == "标题\n\nUnicode text." and doc.title == "标题"
 
 
 def test_fullwidth_text_is_normalised_at_load(tmp_path: Path) -> None:
@@ -109,7 +118,7 @@ def test_html_title_missing_from_body_is_kept_at_the_top_of_the_text(tmp_path: P
 
 def test_deeply_nested_html_loads_or_fails_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "deep.html"
-    path.write_text("<div>" * 50_000 + "deep text" + "</div>" * 50_000)
+    path.write_text("<div>" * 20_000 + "deep text" + "</div>" * 20_000)
     try:
         doc = load(path)
     except IngestError as error:
@@ -130,9 +139,12 @@ def test_markdown_markup_is_stripped(corpus: dict[str, Path]) -> None:
 
 def test_markdown_raw_html_hidden_parts_are_dropped(tmp_path: Path) -> None:
     path = tmp_path / "raw.md"
-    path.write_text("# T\n\nSeen text.\n\n<div hidden>secret instructions</div>\n<script>x()</script>\n")
+    path.write_text(
+        "# T\n\nSeen text.\n\n| a | b |\n|---|:-:|\n| 1 | 2 |\n\n<div hidden>secret instructions</div>\n<script>x()</script>\n"
+    )
     doc = load(path)
     assert "secret" not in doc.text and "x()" not in doc.text and "Seen text." in doc.text
+    assert "a b\n1 2" in doc.text and "---" not in doc.text
 
 
 def test_pdf_without_metadata_title_uses_its_first_line(tmp_path: Path) -> None:
@@ -259,7 +271,9 @@ def test_failures_name_the_path_relative_to_the_docs_root(tmp_path: Path) -> Non
 # --- discovery -----------------------------------------------------------------------------------
 
 
-def test_discover_lists_all_files_sorted_including_unsupported(corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_discover_lists_all_files_sorted_including_unsupported(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
     found = discover(tmp_path)
     assert found == sorted(corpus.values(), key=lambda p: p.name)
     assert corpus["unsupported"] in found

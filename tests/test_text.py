@@ -71,12 +71,21 @@ def sentences(text: str) -> list[str]:
 
 
 def test_english_sentences_split_after_terminal_punctuation() -> None:
-    assert sentences("Guangdong acts. Why now? Because it can!") == ["Guangdong acts.", "Why now?", "Because it can!"]
+    assert sentences("Guangdong acts. Why now? Because it can!") == [
+        "Guangdong acts.",
+        "Why now?",
+        "Because it can!",
+    ]
 
 
 def test_closing_quotes_stay_with_their_sentence() -> None:
     text = '"Future industries lead." Wu Dongwen said. He added: “It works.” Then left.'
-    assert sentences(text) == ['"Future industries lead."', "Wu Dongwen said.", "He added: “It works.”", "Then left."]
+    assert sentences(text) == [
+        '"Future industries lead."',
+        "Wu Dongwen said.",
+        "He added: “It works.”",
+        "Then left.",
+    ]
 
 
 def test_decimals_and_abbreviations_do_not_end_sentences() -> None:
@@ -93,7 +102,13 @@ def test_a_question_in_quotes_followed_by_lowercase_continues_the_sentence() -> 
 
 def test_chinese_sentences_split_on_full_stops_exclamations_questions_and_semicolons() -> None:
     text = "广东要抢占未来产业高地。为什么？因为机会难得！产业基础好；政策到位"
-    assert sentences(text) == ["广东要抢占未来产业高地。", "为什么？", "因为机会难得！", "产业基础好；", "政策到位"]
+    assert sentences(text) == [
+        "广东要抢占未来产业高地。",
+        "为什么？",
+        "因为机会难得！",
+        "产业基础好；",
+        "政策到位",
+    ]
 
 
 def test_chinese_closing_quotes_stay_with_the_sentence() -> None:
@@ -119,7 +134,9 @@ def test_paragraph_spans_exclude_surrounding_whitespace() -> None:
 
 
 _SENTENCE_ALPHABET = st.sampled_from(
-    list("abcXYZ 12.,!?;:\"'”’)\n\t") + list("。！？；，：“”广东产业") + ["Mr.", "U.S.", "2.5", " e.g. ", "\n\n"]
+    list("abcXYZ 12.,!?;:\"'”’)\n\t")
+    + list("。！？；，：“”广东产业")
+    + ["Mr.", "U.S.", "2.5", " e.g. ", "\n\n"]
 )
 
 
@@ -176,7 +193,13 @@ def test_tokenize_english_lowercases_removes_stopwords_and_strips_plurals() -> N
 
 
 def test_tokenize_joins_digit_groups_and_keeps_years_and_decimals() -> None:
-    assert tokenize("the 10,000,000,000 talent action by 2030, 2.5%") == ["10000000000", "talent", "action", "2030", "2.5"]
+    assert tokenize("the 10,000,000,000 talent action by 2030, 2.5%") == [
+        "10000000000",
+        "talent",
+        "action",
+        "2030",
+        "2.5",
+    ]
 
 
 def test_tokenize_handles_mixed_text_and_fullwidth_letters() -> None:
@@ -205,6 +228,8 @@ def test_numbers_ignore_words_without_numerals() -> None:
     assert numbers("five future parks") == set()
 
 
-@pytest.mark.parametrize(("numeral", "value"), [("五", 5), ("十", 10), ("十二", 12), ("三百五十", 350), ("两万", 20000)])
+@pytest.mark.parametrize(
+    ("numeral", "value"), [("五", 5), ("十", 10), ("十二", 12), ("三百五十", 350), ("两万", 20000)]
+)
 def test_chinese_numerals_are_read(numeral: str, value: int) -> None:
     assert chinese_numeral(numeral) == value

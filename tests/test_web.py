@@ -289,3 +289,37 @@ def test_document_list_is_escaped_and_removal_reports_the_outcome(settings: Sett
     assert docs.choices() == [("Guangdong <b>plan</b> (guangdong)", "guangdong")]
     assert "Removed guangdong" in docs.remove("guangdong")
     assert "No document with id nope" in docs.remove("nope") and library.removed == ["guangdong", "nope"]
+
+
+def mounted(settings: Settings) -> object:
+    from fastapi import FastAPI
+
+    from bot.web import mount_page
+
+    return mount_page(FastAPI(), FakeService(), FakeLibrary(), settings)
+
+
+def test_mounted_page_loads_nothing_from_the_internet_and_shows_no_errors_or_telemetry(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(mounted(settings)) as client:  # type: ignore[arg-type]
+        config = client.get("/config").json()
+        theme = client.get("/theme.css").text
+    assert config["analytics_enabled"] is False and config["run_history"] is False
+    assert config["show_error"] is False and config["footer_links"] == []
+    assert config["max_file_size"] == int(settings.max_upload_mb * 1024 * 1024)
+    assert ".pb-badge-refused" in config["css"]
+    assert not [s for s in config["stylesheets"] if s.startswith("http")]
+    assert "url(http" not in theme and "@import" not in theme and "system-ui" in theme
+
+
+def test_page_password_guards_the_page_and_uploads(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = Settings(data_dir=tmp_path, page_password="s3cret")  # type: ignore[arg-type]
+    with TestClient(mounted(settings)) as client:  # type: ignore[arg-type]
+        assert client.get("/config").status_code == 401
+        assert client.post("/gradio_api/upload", files={"files": ("a.txt", b"hi")}).status_code == 401
+        assert client.post("/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
+        assert client.post("/login", data={"username": "anyone", "password": "s3cret"}).status_code == 200
+        assert client.get("/config").status_code == 200

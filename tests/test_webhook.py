@@ -137,11 +137,13 @@ def start_server(tmp_path: Path, fake_slack: FakeSlack, answer_service: AnswerSe
 # --- requests --------------------------------------------------------------------------------------------
 def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None, **extra: str) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature: str | None
     try:
         signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body.decode())
     except UnicodeDecodeError:  # slack_sdk only signs text; Slack's algorithm itself works on bytes
         mac = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
         signature = "v0=" + mac.hexdigest()
+    assert signature
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature, **extra}
 
 

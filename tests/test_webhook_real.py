@@ -34,9 +34,9 @@ start_server = contract.start_server
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_DOC = (
     "Staff canteen notice\n\n"
-    "The staff canteen opens at 7:30 every weekday <!channel> and closes at 19:00 <@U0ADMIN>.\n\n"
-    "Breakfast menus are published weekly at <http://evil.example/steal|the canteen page>, "
-    "see <http://evil|click> for details.\n"
+    "The staff canteen serves 1,200 meals each day <!channel> to employees of the provincial offices <@U0ADMIN>.\n\n"
+    "The staff canteen is run by the Provincial Logistics Service Centre, see <http://evil|click> for details "
+    "and <http://evil.example/steal|the canteen page> for menus.\n"
 )
 LIVE_MARKUP = ("<!channel>", "<@U0ADMIN>", "<http://evil|click>", "<http://evil.example/steal|")
 
@@ -64,11 +64,15 @@ class TestWebhookOnRealPipeline(contract.TestWebhookContract):
     """Every contract test of tests/test_webhook.py, answered by the real pipeline."""
 
 
+@pytest.mark.parametrize("question", [
+    "How many meals does the staff canteen serve each day?",
+    "Who runs the staff canteen?",
+])
 def test_a_document_with_slack_markup_is_posted_escaped(
-    start_server: Callable[..., Server], fake_slack: FakeSlack
+    start_server: Callable[..., Server], fake_slack: FakeSlack, question: str
 ) -> None:
     server = start_server()
-    post_event(server, event_body("EvCanteen", "<@UBOT> When does the staff canteen open?"))
+    post_event(server, event_body("EvCanteen", f"<@UBOT> {question}"))
     posts = fake_slack.wait_calls("chat.postMessage", 1, 180)
     assert len(posts) == 1
     posted = json.dumps(posts[0].params, ensure_ascii=False)
@@ -76,7 +80,7 @@ def test_a_document_with_slack_markup_is_posted_escaped(
         assert live not in posted, f"{live} would be live in Slack"
     blocks = posts[0].params["blocks"]
     sources = " ".join(e["text"] for b in blocks if b["type"] == "context" for e in b["elements"])
-    assert "canteen" in sources.lower(), "the answer cites the canteen notice"
-    for citation in server.service.answers[0].citations:
-        if "<!channel>" in citation.text:
-            assert "&lt;!channel&gt;" in posted
+    assert "canteen" in sources.lower(), f"the answer cites the canteen notice: {posts[0].params['text']}"
+    answer = server.service.answers[0]
+    assert any("<" in c.text for c in answer.citations), "the hostile markup reached the formatter"
+    assert "&lt;" in sources, "and was posted escaped"
