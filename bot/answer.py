@@ -6,8 +6,8 @@ carrying the checked :class:`Answer`. Front ends only format these; they never r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 

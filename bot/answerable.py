@@ -13,14 +13,17 @@ from dataclasses import dataclass
 
 from bot.evidence import Evidence
 from bot.ground import _names, _stems
+from bot.text import numbers
 
 AnswerType = str  # "money" | "number" | "date" | "person" | "place" | "org" | "open"
 
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|earmark\w*|funding amount|how much (money|funding|capital)|"
                          r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount))\b", re.I)),
-    ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date)\b", re.I)),
-    ("number", re.compile(r"\b(how many|how much|what (number|percentage|share|amount)|how large|how big)\b", re.I)),
+    ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date|"
+                        r"how long|since when)\b", re.I)),
+    ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
+                          r"how large|how big)\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose|which (official|person|people|leader|director|minister|expert)s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
     ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place)s?|"
@@ -48,8 +51,12 @@ _ROLE = re.compile(r"\b(director|deputy|minister|governor|mayor|leader|head|chie
 _ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|company|co\.|ltd|inc\.?|corporation|"
                   r"university|institute|association|bank|council|division|agency|committee)\b|公司|集团|厅|部|委员会|局",
                   re.I)
-_COMPANY = re.compile(r"\b(company|co\.|ltd|inc\.?|corporation|group|holdings|technologies)\b|公司|集团", re.I)
-_PLACE_WORDS = re.compile(r"\b(city|cities|province|district|county|region|delta|park|zone)\b|市|省|区|县", re.I)
+_COMPANY = re.compile(r"[A-Z][\w&]+(?: [A-Z][\w&]+)* (Company|Co\.|Ltd|Inc|Corporation|Group|Holdings|Technologies)\b"
+                      r"|[\u3400-\u9fff]{2,}(公司|集团)")
+_PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
+                    r"Region|Delta)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[\u3400-\u9fff]{1,6}(市|省|区|县)")
+_QUESTION_TERMS = {"long", "held", "hold", "take", "place", "happen", "located", "locate", "name", "named"}
+_NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.I)
 _TYPE_TERMS = {"yuan", "rmb", "budget", "earmark", "money", "fund", "funding", "city", "province", "place",
                "location", "company", "firm", "enterprise", "year", "date", "day", "month", "time", "person",
                "official", "number", "amount", "many", "much"}
@@ -73,7 +80,7 @@ def has_type(kind: AnswerType, text: str, question: str) -> bool:
     if kind == "person":
         return bool(_names(text)) or bool(_ROLE.search(text))
     if kind == "place":
-        return bool(_PLACE_WORDS.search(text)) or bool(_names(text))
+        return bool(_PLACE.search(text))
     if kind == "org":
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
         return bool((_COMPANY if wants_company else _ORG).search(text))
@@ -87,18 +94,57 @@ class Verdict:
     reason: str = ""
 
 
-def judge(question: str, terms: set[str], evidence: list[Evidence], min_score: float) -> Verdict:
-    """Decide from the selected evidence whether the question can be answered from the documents."""
+_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?([A-Za-z][\w-]*)", re.I)
+_NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "is", "are", "was", "were", "will", "does",
+              "did", "do", "has", "have", "can"}
+
+
+def head_term(question: str) -> str:
+    """The thing a "how many/much X" question counts (EN only), as a stem; empty if none."""
+    match = _HEAD.search(question)
+    if not match or match.group(1).lower() in _NOT_HEADS:
+        return ""
+    stems = _stems(match.group(1))
+    return next(iter(stems), "")
+
+
+def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
+          min_score: float, min_meaning: float) -> Verdict:
+    """Decide from the evidence whether the question can be answered from the documents.
+
+    ``evidence`` is the selection given to the model; ``ranked`` every scored candidate sentence, which tells
+    which of the question's words the retrieved text uses at all (the rarest of those is the key subject).
+    """
     kind = answer_type(question)
-    if not evidence or evidence[0].score < min_score:
+    if not evidence or (evidence[0].score < min_score and max(e.meaning for e in evidence) < min_meaning):
         return Verdict(False, kind, "no passage is close enough to the question")
-    context = " ".join(e.support_text for e in evidence).lower()
+    context = " ".join(e.support_text for e in ranked).lower()
     unknown = [n for n in _names(question) if n not in context]
     if unknown:
         return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(unknown))}")
-    subject = {t for t in terms if t not in _TYPE_TERMS}
-    for item in evidence:
-        tied = not subject or bool(subject & _stems(item.support_text)) or item.meaning >= 0.5
-        if tied and has_type(kind, item.support_text, question):
+    asked_numbers = numbers(question)
+    missing = asked_numbers - numbers(context)
+    if missing:
+        return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(missing))}")
+    if kind == "open":
+        return Verdict(True, kind)
+    stems_of = [(_stems(e.support_text), e) for e in ranked]
+    if kind in ("number", "money"):
+        head = head_term(question)
+        if head and not any(head in st for st, _ in stems_of):
+            return Verdict(False, kind, f"the documents found do not mention {head}")
+        for st, item in stems_of:
+            found = numbers(item.text) - asked_numbers
+            typed = has_type(kind, item.text, question) if kind == "money" else bool(found) or bool(
+                _NUMBER_WORD.search(item.text))
+            if typed and (not head or head in st):
+                return Verdict(True, kind)
+        return Verdict(False, kind, f"no passage gives a {kind} for this question")
+    subject = {t for t in terms if t not in _TYPE_TERMS and t not in _QUESTION_TERMS}
+    df = {t: sum(1 for st, _ in stems_of if t in st) for t in subject}
+    present = sorted((n, t) for t, n in df.items() if n > 0)
+    key = {t for n, t in present if n == present[0][0]} if present else set()
+    for st, item in stems_of:
+        if (not key or key & st) and has_type(kind, item.support_text, question):
             return Verdict(True, kind)
     return Verdict(False, kind, f"no passage gives a {kind} for this question")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _terminal_safe(text: str) -> str:
+    """Text from documents or the model without control characters, so it cannot drive the terminal."""
+    return _TERMINAL_CONTROL.sub("", text)
+
+
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    text = json.dumps(data, ensure_ascii=False, indent=2)  # escapes C0 controls; C1 (e.g. CSI \x9b) too:
+    sys.stdout.write(re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,7 +176,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     streaming = not args.json and sys.stdout.isatty()
     for event in pipeline.stream(args.question, None, _scope(args.doc)):
         if isinstance(event, Token) and streaming:
-            print(event.text, end="", flush=True, file=sys.stderr)
+            print(_terminal_safe(event.text), end="", flush=True, file=sys.stderr)
         elif isinstance(event, Final):
             answer = event.answer
     assert answer is not None
@@ -175,9 +185,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if streaming:
         print("\n---", file=sys.stderr)
-    print(f"[{answer.status}] {answer.text}")
+    print(_terminal_safe(f"[{answer.status}] {answer.text}"))
     for c in answer.citations:
-        print(f"  [{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}): {c.text}")
+        print(_terminal_safe(f"  [{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}): {c.text}"))
     return 0
 
 
@@ -203,8 +213,8 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.index import Index, current_generation, Manifest
     from bot.errors import IndexMissingError
+    from bot.index import Index, Manifest, current_generation
 
     root = Path(settings.index_dir)
     gen = current_generation(root)

@@ -46,15 +46,17 @@ class Evidence:
     words: float = 0.0
     speaker: Speaker | None = None
     after_heading: str = ""
+    cite_start: int = -1
+    cite_end: int = -1
+    cite_text: str = ""
 
     @property
     def support_text(self) -> str:
-        """What the grounding check may rely on: the sentence and who said it."""
-        who = f" (said by {self.speaker.name}, {self.speaker.role})" if self.speaker else ""
-        return f"{self.after_heading} {self.text}{who}".strip()
+        """What the grounding check may rely on: the cited span (sentence plus who said it) and its heading."""
+        return f"{self.after_heading} {self.cite_text or self.text}".strip()
 
     def prompt_line(self, n: int) -> str:
-        who = f" ({self.speaker.name}, {self.speaker.role}, said)" if self.speaker else ""
+        who = f" ({self.speaker.phrase()}, said)" if self.speaker else ""
         return f"[{n}]{who} {self.text}"
 
 
@@ -87,7 +89,7 @@ def candidates(passages: list[Passage], speaker_of: dict[tuple[str, int], Speake
     out: list[Evidence] = []
     for rank, passage in enumerate(passages):
         chunk = passage.chunk
-        for s, e in sentence_spans(chunk.text):
+        for s, e in _merge_speech_tails(chunk.text, sentence_spans(chunk.text)):
             key = (chunk.doc_id, chunk.start + s)
             if key in seen:
                 continue
@@ -95,6 +97,21 @@ def candidates(passages: list[Passage], speaker_of: dict[tuple[str, int], Speake
             out.append(Evidence(chunk.doc_id, chunk.title, chunk.path, chunk.id, chunk.paragraph,
                                 chunk.start + s, chunk.start + e, chunk.text[s:e], rank,
                                 speaker=speaker_of.get(key)))
+    return out
+
+
+_SPEECH_TAIL = re.compile(r"^[\"”’]?\s*([A-Z][a-z]+ ){1,3}(said|says|added|noted|stated|explained)\b|^(said|says) ", re.I)
+
+
+def _merge_speech_tails(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join a short 'Wu Dongwen said.' to the quotation before it: together they are one statement."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        piece = text[s:e]
+        if out and len(piece.split()) <= 6 and _SPEECH_TAIL.search(piece) and "\n\n" not in text[out[-1][1]:s]:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
     return out
 
 

@@ -6,7 +6,10 @@
 2. every name in the sentence (a capitalised word that is not the first word, or any Latin word in a Chinese
    sentence) appears in the passage, case-insensitively;
 3. enough of the sentence's content is in the passage: at least ``MIN_OVERLAP`` of its content words (light
-   stemming) for English, or of its character bigrams for Chinese.
+   stemming) for English, or of its character bigrams for Chinese;
+4. the words keep their relations: at least ``MIN_PAIRS`` of the sentence's neighbouring content-word pairs
+   occur within ``PAIR_WINDOW`` content words of each other in the passage, so "director of the Department of
+   Information" cannot be assembled from "Department of Industry and Information Technology" and "director".
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from bot.text import content_words, numbers, sentence_spans
 
 MIN_OVERLAP = 0.6
+MIN_PAIRS = 0.5
+PAIR_WINDOW = 4
 MIN_CONTENT = 2
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -36,6 +41,25 @@ def _stem(word: str) -> str:
 
 def _stems(text: str) -> set[str]:
     return {_stem(w) for w in content_words(text) if not _CJK.search(w)}
+
+
+def _sequence(text: str) -> list[str]:
+    return [_stem(w) for w in re.findall(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*", text)
+            if w.lower() in content_words(w)]
+
+
+def _pairs_kept(sentence: str, passage: str) -> float:
+    """Share of the sentence's neighbouring content-word pairs found near each other in the passage."""
+    seq = _sequence(sentence)
+    pairs = list(zip(seq, seq[1:], strict=False))
+    if not pairs:
+        return 1.0
+    where: dict[str, list[int]] = {}
+    for i, w in enumerate(_sequence(passage)):
+        where.setdefault(w, []).append(i)
+    kept = sum(1 for a, b in pairs
+               if any(abs(i - j) <= PAIR_WINDOW for i in where.get(a, ()) for j in where.get(b, ())))
+    return kept / len(pairs)
 
 
 def _bigrams(text: str) -> set[str]:
@@ -61,6 +85,7 @@ class Support:
     overlap: float
     missing_numbers: frozenset[str] = frozenset()
     missing_names: frozenset[str] = frozenset()
+    pairs: float = 1.0
 
 
 def support(sentence: str, passage: str) -> Support:
@@ -80,8 +105,9 @@ def support(sentence: str, passage: str) -> Support:
         words = _stems(sentence)
         overlap = len(words & _stems(passage)) / len(words) if words else 0.0
         enough = len(words) >= MIN_CONTENT
-    ok = enough and overlap >= MIN_OVERLAP and not missing_numbers and not missing_names
-    return Support(ok, overlap, missing_numbers, missing_names)
+    pairs = 1.0 if _CJK.search(sentence) else _pairs_kept(sentence, passage)
+    ok = enough and overlap >= MIN_OVERLAP and pairs >= MIN_PAIRS and not missing_numbers and not missing_names
+    return Support(ok, overlap, missing_numbers, missing_names, pairs)
 
 
 def supports(sentence: str, passage: str) -> bool:

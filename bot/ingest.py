@@ -34,8 +34,8 @@ from bot.index import (
     read_chunks,
     remove_stale_generations,
     write_chunks,
-    write_texts,
     write_current,
+    write_texts,
 )
 from bot.keyword import KeywordIndex
 from bot.loaders import SourceDoc, discover, load_document

@@ -27,6 +27,7 @@ from bot.errors import BusyError, ModelError, UserInputError
 from bot.followup import condense
 from bot.glossary import Glossary
 from bot.index import Index
+from bot.injection import planted_spans
 from bot.llm import ChatModel
 from bot.prompts import Prompt, load_prompt
 from bot.retrieve import Retriever
@@ -36,6 +37,7 @@ from bot.speakers import Speaker, attribute, paragraph_spans
 log = logging.getLogger(__name__)
 
 MIN_EVIDENCE_SCORE = 0.30
+MIN_MEANING = 0.45
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
@@ -54,6 +56,12 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
+def _rambling(draft: str) -> bool:
+    sentences = [draft[a:b].strip().lower() for a, b in ground.sentence_spans(draft)]
+    complete = sentences[:-1]  # the last one may still be growing
+    return len(complete) >= 4 or len(set(complete)) < len(complete)
+
+
 @dataclass
 class _Loaded:
     """What a question needs from the current index generation; swapped whole on re-index."""
@@ -61,6 +69,7 @@ class _Loaded:
     index: Index
     retriever: Retriever
     speakers: dict[str, tuple[list[int], list[Speaker | None]]] = field(default_factory=dict)
+    planted: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -99,6 +108,41 @@ class Pipeline:
         i = bisect.bisect_right(starts, offset) - 1
         return speakers[i] if 0 <= i < len(speakers) else None
 
+    def _planted(self, loaded: _Loaded, doc_id: str, offset: int) -> bool:
+        """True if ``offset`` lies in a paragraph that speaks to the assistant (see ``bot.injection``)."""
+        if doc_id not in loaded.planted:
+            text = loaded.index.doc_text(doc_id)
+            loaded.planted[doc_id] = planted_spans(text, paragraph_spans(text))
+        return any(s <= offset < e for s, e in loaded.planted[doc_id])
+
+    def _attach_source(self, loaded: _Loaded, item: evidence.Evidence) -> None:
+        """Set who said the sentence and the span a citation quotes: the sentence, widened to include the
+        speaker's name (and role) when they stand in the same paragraph, so the citation shows both."""
+        item.cite_start, item.cite_end, item.cite_text = item.start, item.end, item.text
+        speaker = self._speaker_at(loaded, item.doc_id, item.start)
+        if speaker is None:
+            return
+        text = loaded.index.doc_text(item.doc_id)
+        starts = loaded.speakers[item.doc_id][0]
+        i = bisect.bisect_right(starts, item.start) - 1
+        para_start = starts[i] if i >= 0 else 0
+        para_end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        hits = [m.start() for m in re.finditer(re.escape(speaker.name), text[para_start:para_end])]
+        if not hits:
+            return  # the speaker is only implied ("we"): no attribution we could cite
+        pos = para_start + min(hits, key=lambda h: abs(para_start + h - item.start))
+        end = pos + len(speaker.name)
+        role = speaker.role
+        if role and text.find(role, end, end + len(role) + 40) >= 0:
+            end = text.find(role, end) + len(role)
+        else:
+            role = ""
+        start, stop = min(item.start, pos), max(item.end, end)
+        if len(text[start:stop].split()) > 150:
+            return
+        item.speaker = Speaker(speaker.name, role)
+        item.cite_start, item.cite_end, item.cite_text = start, stop, text[start:stop]
+
     # --- answering --------------------------------------------------------------------------------------
     def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:
         final: Answer | None = None
@@ -132,13 +176,13 @@ class Pipeline:
                             for p in found.passages]
         expansions = self.glossary.expansions(standalone)
         terms = evidence.query_terms(standalone, expansions)
-        items = evidence.candidates(found.passages, {})
+        items = [e for e in evidence.candidates(found.passages, {}) if not self._planted(loaded, e.doc_id, e.start)]
         for item in items:
-            item.speaker = self._speaker_at(loaded, item.doc_id, item.start)
+            self._attach_source(loaded, item)
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors)
         chosen = evidence.select(ranked, self.settings.evidence_sentences)
         t = lap("evidence", t)
-        verdict = answerable.judge(question, terms, chosen, MIN_EVIDENCE_SCORE)
+        verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         searched = self._searched(loaded.index, standalone, scope)
         trace.searched = searched
         if not verdict.answerable:
@@ -158,6 +202,11 @@ class Pipeline:
         checked = ground.check(draft, [e.support_text for e in chosen])
         trace.dropped_sentences = checked.dropped
         sentences = checked.sentences
+        rejected = self._reject_draft(question, verdict.kind, terms, sentences, chosen)
+        if sentences and rejected:
+            trace.dropped_sentences += [s for s, _ in sentences]
+            trace.fallback = f"the model's answer was {rejected}; quoted the evidence instead"
+            sentences = []
         if not sentences:
             if checked.model_declined and verdict.kind != "open":
                 trace.fallback = "refused: the model found no answer in the evidence"
@@ -186,15 +235,44 @@ class Pipeline:
                 break
             lines.pop()
         parts: list[str] = []
-        for delta in self.model.stream_chat(messages, max_tokens=self.settings.max_answer_tokens,
-                                            temperature=self.settings.temperature, stop=[tag, "\n\n"]):
-            if not parts:
-                trace.ttft_s = round(time.perf_counter() - started, 4)
-            parts.append(delta)
-            yield Token(delta)
+        stream = self.model.stream_chat(messages, max_tokens=self.settings.max_answer_tokens,
+                                        temperature=self.settings.temperature, stop=[tag, "\n\n"])
+        try:
+            for delta in stream:
+                if not parts:
+                    trace.ttft_s = round(time.perf_counter() - started, 4)
+                parts.append(delta)
+                yield Token(delta)
+                if _rambling("".join(parts)):
+                    break  # the draft repeats itself or runs past four sentences: stop paying for it
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         trace.completion_tokens = int(getattr(self.model, "last_usage", {}).get("completion_tokens", len(parts)))
         trace.model_hash = self.model.model_hash
         return "".join(parts)
+
+    @staticmethod
+    def _reject_draft(question: str, kind: str, terms: set[str], sentences: list[tuple[str, list[int]]],
+                      chosen: list[evidence.Evidence]) -> str:
+        """Why supported model sentences still do not answer well enough (empty string: they do).
+
+        Supported is necessary, not sufficient: a tiny model also writes true but useless sentences. The draft
+        must use the best evidence, give the kind of answer asked for, and keep most of what the best evidence
+        says beyond the question's own words. Otherwise quoting the evidence is the better answer.
+        """
+        if not sentences:
+            return ""
+        text = " ".join(s for s, _ in sentences)
+        if not any(n <= 2 for _, ns in sentences for n in ns):
+            return "not based on the best evidence"
+        if kind != "open" and not answerable.has_type(kind, text, question):
+            return f"missing the {kind} the question asks for"
+        best = ground._stems(chosen[0].text) - terms
+        if best and len(best & ground._stems(text)) / len(best) < 0.4:
+            return "leaving out most of the best evidence"
+        return ""
 
     def _searched(self, index: Index, standalone: str, scope: Scope | None) -> str:
         docs = len(index.manifest.documents)
@@ -215,10 +293,11 @@ class Pipeline:
         citations = []
         for old, new in order.items():
             item = chosen[old - 1]
-            highlight = sorted({w for w in re.findall(r"[\w'-]+", item.text) if ground._stem(w) in answer_stems
+            highlight = sorted({w for w in re.findall(r"[\w'-]+", item.cite_text) if ground._stem(w) in answer_stems
                                 and len(w) > 2}, key=str.lower)
-            citations.append(Citation(n=new, doc_id=item.doc_id, title=item.title, path=item.path, text=item.text,
-                                      start=item.start, end=item.end, score=round(item.score, 4),
+            citations.append(Citation(n=new, doc_id=item.doc_id, title=item.title, path=item.path,
+                                      text=item.cite_text or item.text, start=item.cite_start, end=item.cite_end,
+                                      score=round(item.score, 4),
                                       chunk_id=item.chunk_id, paragraph=item.paragraph, highlight=highlight))
         # partial: less than half of what the question is about appears in the cited evidence (with the
         # heading it answers and who said it). Words no retrieved passage uses cannot be covered: ignored.

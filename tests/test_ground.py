@@ -82,3 +82,11 @@ def test_check_never_crashes_and_never_cites_outside_the_evidence(draft: str) ->
     checked = check(draft, EVIDENCE)
     for _, numbers in checked.sentences:
         assert numbers and all(1 <= n <= len(EVIDENCE) for n in numbers)
+
+
+def test_words_reassembled_into_a_false_claim_are_caught() -> None:
+    passage = ("Guangdong will cultivate start-ups in the electronic information industry. Separately, the "
+               "materials industry will strengthen international cooperation and talent exchange.")
+    result = support("Guangdong exchange will strengthen electronic start-ups.", passage)
+    assert result.overlap >= 0.6  # the words are all there ...
+    assert not result.ok and result.pairs < 0.5  # ... but not in those relations

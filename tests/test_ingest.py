@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_docs import HIDDEN_MARKERS, write_mixed_corpus
 
 from bot.answer import Scope
 from bot.errors import IndexCorruptError, IndexMissingError, IngestError
@@ -19,7 +20,6 @@ from bot.index import Index, current_generation
 from bot.ingest import corpus_hash, ingest
 from bot.retrieve import Retriever, rrf
 from bot.settings import Settings
-from fixtures_docs import FACTS, HIDDEN_MARKERS, write_mixed_corpus
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
