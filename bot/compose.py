@@ -8,6 +8,7 @@ keeps answers short (DESIGN.md: one whole sentence is ~57 words and holds half t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.evidence import Evidence, query_terms
 from bot.ground import _stems
@@ -27,14 +28,20 @@ def _clauses(text: str) -> list[str]:
     return parts if len(parts) > 1 else [text]
 
 
-def trim(text: str, terms: set[str], budget: int) -> str:
-    """The sentence, or if longer than ``budget`` words, its best clause(s) in order, joined by "…"."""
+def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None = None) -> str:
+    """The sentence, or if longer than ``budget`` words, its best clause(s) in order, joined by "…".
+
+    Clauses holding the kind of answer asked for (``wanted``: a date, a number, a name) come first, then
+    clauses sharing the most words with the question."""
     if words(text) <= budget:
         return text
     clauses = _clauses(text)
     if len(clauses) == 1:
         clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
-    scored = sorted(range(len(clauses)), key=lambda i: (-len(terms & _stems(clauses[i])), i))
+    def rank(i: int) -> tuple[int, int, int]:
+        return (-int(bool(wanted and wanted(clauses[i]))), -len(terms & _stems(clauses[i])), i)
+
+    scored = sorted(range(len(clauses)), key=rank)
     keep: list[int] = []
     used = 0
     for i in scored:
@@ -59,26 +66,26 @@ def trim(text: str, terms: set[str], budget: int) -> str:
 
 
 def attributed(item: Evidence, text: str) -> str:
-    """'According to Name, role, "quote"' when a named person said it and the text does not name them."""
-    if item.speaker is None or item.speaker.name.split()[0] in text:
+    """'According to Name, role, "quote"' when a named person said it and the quoted text does not name them."""
+    if item.speaker is None or item.speaker.name.split()[-1] in text:
         return text
     body = text.strip().strip(_QUOTES).strip()
     return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
 
 
-def quote_answer(question: str, expansions: list[str], evidence: list[Evidence]) -> list[tuple[str, list[int]]]:
+def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
+                 wanted: Callable[[str], bool] | None = None) -> list[tuple[str, list[int]]]:
     """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
     terms = query_terms(question, expansions)
     best = evidence[0]
-    first = attributed(best, trim(best.text, terms, MAX_WORDS - 15))
+    first = attributed(best, trim(best.text, terms, MAX_WORDS - 10, wanted))
     out = [(first, [1])]
     used = words(first)
     for n, item in enumerate(evidence[1:], start=2):
-        if item.score < 0.85 * best.score:
+        if item.score < 0.7 * best.score or used >= MAX_WORDS - 12:
             break
-        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used))
+        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used, wanted))
         if used + words(extra) <= MAX_WORDS and (terms & _stems(item.text)) - (terms & _stems(best.text)):
             out.append((extra, [n]))
             used += words(extra)
-        break
     return out

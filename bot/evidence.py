@@ -9,8 +9,10 @@ score to the sentence that follows it. Each evidence sentence knows who said it 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,11 +23,11 @@ from bot.retrieve import Passage
 from bot.speakers import Speaker
 from bot.text import sentence_spans
 
-W_MEANING, W_WORDS, W_RANK = 0.55, 0.45, 0.05
+W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.1
 _QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
                    "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
                    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",
-                   "me", "please", "according", "report", "document", "documents", "plan", "plans"}
+                   "me", "please", "according", "document", "documents"}
 
 
 @dataclass
@@ -61,7 +63,12 @@ class Evidence:
 
 
 def query_terms(question: str, expansions: list[str]) -> set[str]:
-    terms = _stems(question) | {s for e in expansions for s in _stems(e)}
+    """The question's content-word stems plus its glossary expansions. For a Chinese question only the Latin
+    words and the expansions count: its jieba words cannot match an English passage and would dilute the score."""
+    own = _stems(question)
+    if re.search(r"[\u3400-\u9fff]", question):
+        own = {t for t in own if not re.search(r"[\u3400-\u9fff]", t)}
+    terms = own | {s for e in expansions for s in _stems(e)}
     return {t for t in terms if t not in _QUESTION_WORDS}
 
 
@@ -119,17 +126,24 @@ def _is_heading(text: str) -> bool:
     return text.rstrip().endswith(("?", "？")) and len(text.split()) <= 25
 
 
-def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors) -> list[Evidence]:
-    """Score every candidate; return the non-heading ones, best first."""
+def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors,
+          wanted: Callable[[str], bool] | None = None) -> list[Evidence]:
+    """Score every candidate; return the non-heading ones, best first. ``wanted`` marks sentences that hold
+    the kind of answer asked for (a date for "when", a number for "how many"), which get a bonus."""
     if not items:
         return []
     mat = vectors.get([e.text for e in items])
     meaning = mat @ question_vec
+    bags = [_stems(f"{e.after_heading} {e.cite_text or e.text}") for e in items]
+    # a word found in few candidate sentences tells more than one found in all of them (local IDF)
+    weight = {t: math.log((len(items) + 1) / (0.5 + sum(t in bag for bag in bags))) for t in terms}
+    total = sum(weight.values())
     for i, item in enumerate(items):
-        words = {_stem(w) for w in _stems(item.text)}
         item.meaning = float(meaning[i])
-        item.words = len(terms & words) / len(terms) if terms else 0.0
+        item.words = sum(weight[t] for t in terms & bags[i]) / total if total else 0.0
         item.score = W_MEANING * item.meaning + W_WORDS * item.words + W_RANK / (1 + item.passage_rank)
+        if wanted is not None and wanted(item.text):
+            item.score += W_TYPE
     ordered = sorted(items, key=lambda e: (e.doc_id, e.start))
     for prev, nxt in zip(ordered, ordered[1:], strict=False):
         if _is_heading(prev.text) and not _is_heading(nxt.text) and prev.doc_id == nxt.doc_id:

@@ -179,7 +179,9 @@ class Pipeline:
         items = [e for e in evidence.candidates(found.passages, {}) if not self._planted(loaded, e.doc_id, e.start)]
         for item in items:
             self._attach_source(loaded, item)
-        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors)
+        kind = answerable.answer_type(question)
+        wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question))
+        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted)
         chosen = evidence.select(ranked, self.settings.evidence_sentences)
         t = lap("evidence", t)
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
@@ -216,7 +218,7 @@ class Pipeline:
                 return
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-            sentences = compose.quote_answer(standalone, expansions, chosen)
+            sentences = compose.quote_answer(standalone, expansions, chosen, wanted)
         lap("check", t)
         answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)

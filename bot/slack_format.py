@@ -25,6 +25,7 @@ FALLBACK_CHARS = 3000
 PASSAGE_CHARS = 160
 REFUSAL_HEADLINE = ":grey_question: *The documents do not cover this.*"
 PARTIAL_NOTE = ":warning: Part of the question is not covered by the documents."
+MODEL_DOWN_NOTE = "_The language model is not available right now, so this answer quotes the documents directly._"
 
 _ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
 
@@ -120,6 +121,8 @@ def answer_blocks(answer: Answer) -> dict[str, Any]:
     notes: list[dict[str, Any]] = []
     if answer.status == "partial":
         notes.append({"type": "context", "elements": [{"type": "mrkdwn", "text": PARTIAL_NOTE}]})
+    if answer.trace.fallback.startswith("model unavailable"):
+        notes.append({"type": "context", "elements": [{"type": "mrkdwn", "text": MODEL_DOWN_NOTE}]})
     if answer.status == "refused" and answer.trace.searched and answer.trace.searched not in answer.text:
         searched = escape_mrkdwn(_truncate(answer.trace.searched, 500))
         notes.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched: {searched}"}]})

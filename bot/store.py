@@ -5,7 +5,9 @@ Telemetry is off and the embedding function is always ours, so Chroma never down
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 ADD_BATCH = 256
+DISK_FULL_BYTES = 4 * 1024 * 1024
 
 
 def _client(settings: Settings, path: Path | None) -> Any:
@@ -50,13 +53,23 @@ class VectorStore:
 
     def __init__(self, settings: Settings, embeddings: Embeddings, collection: str, path: Path | None) -> None:
         self.collection_name = collection
-        self.client = _client(settings, path)
-        self.chroma = Chroma(
-            collection_name=collection,
-            embedding_function=embeddings,
-            client=self.client,
-            collection_metadata={"hnsw:space": "cosine"},
-        )
+        self.path = path
+        try:
+            self.client = _client(settings, path)
+            self.chroma = Chroma(
+                collection_name=collection,
+                embedding_function=embeddings,
+                client=self.client,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+        except Exception as exc:
+            if path is None or not (path / "chroma.sqlite3").is_file():
+                raise
+            # an existing Chroma directory that Chroma cannot open (damaged sqlite file, half-copied folder)
+            raise IndexCorruptError(
+                f"The vector index in {path.parent.parent}/ cannot be opened ({type(exc).__name__}: "
+                f"{str(exc)[:120]}). Fix: `policybot ingest --rebuild --index {path.parent.parent}`."
+            ) from None
 
     def count(self) -> int:
         try:
@@ -69,11 +82,19 @@ class VectorStore:
 
     def add(self, chunks: list[Chunk]) -> None:
         """Embed (with our embedding function, via the LangChain wrapper) and store the chunks."""
-        for i in range(0, len(chunks), ADD_BATCH):
-            part = chunks[i : i + ADD_BATCH]
-            self.chroma.add_texts(
-                texts=[c.text for c in part], metadatas=[c.metadata() for c in part], ids=[c.id for c in part]
-            )
+        try:
+            for i in range(0, len(chunks), ADD_BATCH):
+                part = chunks[i : i + ADD_BATCH]
+                self.chroma.add_texts(
+                    texts=[c.text for c in part], metadatas=[c.metadata() for c in part], ids=[c.id for c in part]
+                )
+        except Exception as exc:
+            # Chroma reports a full disk as its own InternalError ("Error in compaction ..."): say what it is,
+            # as the OSError the ingest turns into "the disk is full, the previous index is unchanged".
+            usage = shutil.disk_usage(self.path) if self.path is not None else None
+            if usage is not None and usage.free < min(DISK_FULL_BYTES, usage.total // 4):
+                raise OSError(errno.ENOSPC, f"No space left on device ({type(exc).__name__} in Chroma)") from None
+            raise
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)

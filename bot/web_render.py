@@ -17,6 +17,7 @@ from bot.answer import Answer, Citation, DocumentInfo
 MARKER = re.compile(r"\[(\d{1,3})\]")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}):(?=//)")
+MODEL_DOWN = "The language model is not available right now, so this answer quotes the documents directly."
 STATUS_LABEL = {"answered": "answered", "partial": "partial answer", "refused": "refused"}
 
 
@@ -90,10 +91,12 @@ def answer_html(answer: Answer, turn: int) -> str:
     meta = _block("pb-meta", badge(answer.status))
     body = _block("pb-text", _cited_text(answer.text, answer.citations, turn))
     extra = ""
+    if answer.trace.fallback.startswith("model unavailable"):
+        extra += _block("pb-model-down", MODEL_DOWN)
     if answer.status == "refused":
         searched = answer.trace.searched or answer.trace.standalone_question or answer.question
         if searched:
-            extra = _block("pb-searched", "Searched: " + escape_text(searched))
+            extra += _block("pb-searched", "Searched: " + escape_text(searched))
     return _block(f"pb-answer pb-status-{html.escape(answer.status)}", meta + body + extra)
 
 

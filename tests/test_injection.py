@@ -137,6 +137,7 @@ def test_every_planted_document_is_recognised(name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_planted_instructions_do_not_change_real_answers(tmp_path: Path, embeddings, real_model) -> None:  # type: ignore[no-untyped-def]
     """The figure: share of planted instructions that change an answer of the real pipeline (goal 0)."""
     write_corpus(tmp_path / "docs")
