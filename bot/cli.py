@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="skip the 1M-chunk size and the concurrency part")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="where to write JSON and Markdown")
+    from bot.reliability import add_arguments as reliability_arguments
+
+    reliability_arguments(p)
     _model_flags(p)
 
     sub.add_parser("config", help="print the effective settings (secrets redacted)")
@@ -247,6 +250,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.reliability:
+        from bot.reliability import reliability_command
+
+        return int(reliability_command(args, settings))
     from bot.bench import bench_command
 
     return int(bench_command(args, settings))

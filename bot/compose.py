@@ -14,6 +14,7 @@ from bot.evidence import Evidence, query_terms
 from bot.ground import _stems
 
 MAX_WORDS = 60
+MAX_QUOTE_WORDS = 75  # one sentence is quoted whole up to this length, then trimmed to its best clauses
 _CLAUSE = re.compile(r"(?<=[;；])\s*|(?<=[,，])\s+(?=(?:and |while |but |which |as well as )?[a-z])")
 _QUOTES = "\"“”'‘’"
 
@@ -78,7 +79,7 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
     """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
     terms = query_terms(question, expansions)
     best = evidence[0]
-    first = attributed(best, trim(best.text, terms, MAX_WORDS - 10, wanted))
+    first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted))
     out = [(first, [1])]
     used = words(first)
     for n, item in enumerate(evidence[1:], start=2):

@@ -115,10 +115,11 @@ def _merge_speech_tails(text: str, spans: list[tuple[int, int]]) -> list[tuple[i
     out: list[tuple[int, int]] = []
     for s, e in spans:
         piece = text[s:e]
-        if out and len(piece.split()) <= 6 and _SPEECH_TAIL.search(piece) and "\n\n" not in text[out[-1][1]:s]:
-            out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
+        if len(piece.split()) <= 6 and _SPEECH_TAIL.search(piece):
+            if out and "\n\n" not in text[out[-1][1]:s]:
+                out[-1] = (out[-1][0], e)
+            continue  # a bare "X said." at a chunk edge says nothing by itself
+        out.append((s, e))
     return out
 
 
