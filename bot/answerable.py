@@ -24,7 +24,7 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
                         r"how long|since when)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
                           r"how large|how big)\b", re.I)),
-    ("person", re.compile(r"\b(who|whom|whose|which (official|person|people|leader|director|minister|expert)s?|"
+    ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert)s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
     ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place)s?|"
                          r"in what (city|place|location))\b", re.I)),
@@ -78,6 +78,8 @@ def has_type(kind: AnswerType, text: str, question: str) -> bool:
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "person":
+        if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
+            return bool(_names(text))
         return bool(_names(text)) or bool(_ROLE.search(text))
     if kind == "place":
         return bool(_PLACE.search(text))
@@ -94,18 +96,23 @@ class Verdict:
     reason: str = ""
 
 
-_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?([A-Za-z][\w-]*)", re.I)
+_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?([A-Za-z][\w-]*)|"
+                   r"\bwhat (?:\w+ )??([A-Za-z][\w-]*) (?:value|amount|figure|size)\b", re.I)
 _NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "is", "are", "was", "were", "will", "does",
-              "did", "do", "has", "have", "can"}
+              "did", "do", "has", "have", "can", "total", "overall", "exact"}
 
 
 def head_term(question: str) -> str:
-    """The thing a "how many/much X" question counts (EN only), as a stem; empty if none."""
+    """The thing a "how many X" / "what X value" question counts (EN only), singular and lower case."""
     match = _HEAD.search(question)
-    if not match or match.group(1).lower() in _NOT_HEADS:
+    word = (match.group(1) or match.group(2) or "").lower() if match else ""
+    if not word or word in _NOT_HEADS:
         return ""
-    stems = _stems(match.group(1))
-    return next(iter(stems), "")
+    return re.sub(r"(?<=[a-z])(es|s)$", "", word) if len(word) > 4 else word
+
+
+def _mentions(text: str, head: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I) is not None
 
 
 def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
@@ -122,7 +129,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     unknown = [n for n in _names(question) if n not in context]
     if unknown:
         return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(unknown))}")
-    asked_numbers = numbers(question)
+    asked_numbers = numbers(" ".join(re.findall(r"\d[\d,.]*\d|\d", question)))  # figures written in digits
     missing = asked_numbers - numbers(context)
     if missing:
         return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(missing))}")
@@ -131,13 +138,13 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     stems_of = [(_stems(e.support_text), e) for e in ranked]
     if kind in ("number", "money"):
         head = head_term(question)
-        if head and not any(head in st for st, _ in stems_of):
+        if head and not any(_mentions(e.support_text, head) for e in ranked):
             return Verdict(False, kind, f"the documents found do not mention {head}")
-        for st, item in stems_of:
+        for _, item in stems_of:
             found = numbers(item.text) - asked_numbers
             typed = has_type(kind, item.text, question) if kind == "money" else bool(found) or bool(
                 _NUMBER_WORD.search(item.text))
-            if typed and (not head or head in st):
+            if typed and (not head or _mentions(item.text, head)):
                 return Verdict(True, kind)
         return Verdict(False, kind, f"no passage gives a {kind} for this question")
     subject = {t for t in terms if t not in _TYPE_TERMS and t not in _QUESTION_TERMS}
