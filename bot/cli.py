@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot import __version__
-from bot.errors import ConfigError, PolicyBotError, UserInputError
+from bot.errors import ConfigError, IndexMissingError, PolicyBotError, UserInputError
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("policybot")
@@ -162,9 +164,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json({"results": rows})
         return 0
-    for i, row in enumerate(rows, 1):
-        print(f"{i}. {row['doc_id']} [{row['start']}:{row['end']}] score={row['score']:.4f}")
-        print(f"   {row['text'][:300]}")
+    for i, p in enumerate(results, 1):
+        print(f"{i}. {p.doc_id} [{p.chunk.start}:{p.chunk.end}] score={p.score:.4f}")
+        print(f"   {p.text[:300]}")
     if not rows:
         print("No passages found.")
     return 0
@@ -195,17 +197,13 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.index import current_generation
     from bot.ingest import ingest
     from bot.server import serve
 
-    if current_generation(Path(settings.index_dir)) is None or args.docs is not None:
-        report = ingest(settings)
-        print(f"ingested: {report.summary()}", file=sys.stderr)
-    else:
-        report = ingest(settings)  # incremental: a no-op when nothing changed
-        if report.changed:
-            print(f"re-indexed: {report.summary()}", file=sys.stderr)
+    report = ingest(settings)  # incremental: indexes docs/ the first time, a no-op when nothing changed
+    for name, reason in report.failed.items():
+        print(f"warning: {name}: {reason}", file=sys.stderr)
+    print(f"index: {report.summary()}", file=sys.stderr)
     serve(settings)
     return 0
 
@@ -216,8 +214,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.errors import IndexMissingError
-    from bot.index import Index, Manifest, current_generation
+    from bot.index import Manifest, current_generation
 
     root = Path(settings.index_dir)
     gen = current_generation(root)
@@ -231,7 +228,6 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for r in rows:
             print(f"{r['doc_id']}\t{r['chunks']} chunks\t{r['indexed_at']}\t{r['title']}")
-    _ = Index  # the listing reads only the manifest: no model or vectors are loaded
     return 0
 
 
@@ -269,7 +265,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("policybot").setLevel(logging.INFO)
     try:
-        settings = _settings(args)
+        try:
+            settings = _settings(args)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"Invalid setting ({problems}). Fix the POLICYBOT_* variable, policybot.toml "
+                              "or the flag.") from None
         return COMMANDS[args.command](args, settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

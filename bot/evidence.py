@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.ground import _stem, _stems
+from bot.ground import _stems
 from bot.retrieve import Passage
 from bot.speakers import Speaker
 from bot.text import sentence_spans

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -225,7 +225,7 @@ class Pipeline:
         yield Final(answer)
 
     def _compose(self, question: str, chosen: list[evidence.Evidence], trace: Trace,
-                 started: float) -> Iterator[Event]:
+                 started: float) -> Generator[Event, None, str]:
         """Stream the model's draft from the numbered evidence; returns the draft text."""
         tag = f"EVIDENCE-{secrets.token_hex(4)}"
         lines = [e.prompt_line(i) for i, e in enumerate(chosen, start=1)]

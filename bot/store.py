@@ -23,7 +23,13 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+CHROMA_SETTINGS = ChromaSettings(anonymized_telemetry=False, allow_reset=False)  # a template: never pass it
+
+
+def _chroma_settings() -> ChromaSettings:
+    """A fresh settings object per client: chromadb's HttpClient writes the host, port and HTTP API into the
+    object it is given, so a shared one would turn a later PersistentClient in this process into an HTTP one."""
+    return CHROMA_SETTINGS.model_copy() if hasattr(CHROMA_SETTINGS, "model_copy") else CHROMA_SETTINGS.copy()
 ADD_BATCH = 256
 DISK_FULL_BYTES = 4 * 1024 * 1024
 
@@ -36,7 +42,7 @@ def _client(settings: Settings, path: Path | None) -> Any:
                 port=settings.chroma_port,
                 tenant=settings.chroma_tenant,
                 database=settings.chroma_database,
-                settings=CHROMA_SETTINGS,
+                settings=_chroma_settings(),
             )
         except Exception as exc:  # chromadb raises several types for an unreachable server
             raise ConfigError(
@@ -45,7 +51,7 @@ def _client(settings: Settings, path: Path | None) -> Any:
                 "or use POLICYBOT_CHROMA_MODE=persistent."
             ) from None
     assert path is not None
-    return chromadb.PersistentClient(path=str(path), settings=CHROMA_SETTINGS)
+    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
 
 
 class VectorStore:

@@ -1,0 +1,65 @@
+"""The int8 ONNX MiniLM route: built offline from the shipped weights, close to sentence-transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SEED_DOCS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def onnx_embeddings():  # type: ignore[no-untyped-def]
+    from bot.embeddings_onnx import OnnxMiniLMEmbeddings
+
+    emb = OnnxMiniLMEmbeddings(batch_size=8)
+    emb.warm_up()
+    return emb
+
+
+def _seed_sentences(n: int = 24) -> list[str]:
+    text = (SEED_DOCS / "guangdong-five-future-industry-clusters.txt").read_text(encoding="utf-8")
+    return [s.strip() for s in text.replace("\n", " ").split(". ") if len(s.strip()) > 30][:n]
+
+
+def test_onnx_vectors_are_unit_length_and_close_to_sentence_transformers(onnx_embeddings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    texts = [*_seed_sentences(), "Why were these five industries chosen?", "文生视频", "x"]
+    ours = onnx_embeddings.embed_array(texts)
+    theirs = embeddings.embed_array(texts)
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
+    cosine = (ours * theirs).sum(axis=1)
+    assert cosine.min() > 0.95 and cosine.mean() > 0.98
+
+
+def test_a_text_gets_the_same_vector_alone_or_padded_in_a_batch(onnx_embeddings) -> None:  # type: ignore[no-untyped-def]
+    texts = _seed_sentences(12)
+    batch = onnx_embeddings.embed_array(texts)
+    alone = np.stack([onnx_embeddings.embed_array([t])[0] for t in texts])
+    assert np.abs(batch - alone).max() < 1e-4
+
+
+def test_long_texts_are_truncated_to_the_models_256_tokens(onnx_embeddings) -> None:  # type: ignore[no-untyped-def]
+    long_text = " ".join(_seed_sentences(60))
+    assert onnx_embeddings.max_tokens == 256
+    assert np.allclose(onnx_embeddings.embed_array([long_text]), onnx_embeddings.embed_array([long_text + " more"]),
+                       atol=1e-5)
+
+
+def test_the_onnx_route_has_its_own_model_id_so_indexes_are_rebuilt(onnx_embeddings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    from bot.embeddings import build_embeddings
+
+    assert onnx_embeddings.model_id != embeddings.model_id
+    assert type(build_embeddings(backend="onnx")).__name__ == "OnnxMiniLMEmbeddings"
+
+
+def test_the_built_model_is_cached_by_weights_hash_and_reused(onnx_embeddings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from bot.embeddings_onnx import cached_onnx_model
+
+    first = cached_onnx_model()
+    stamp = first.stat().st_mtime_ns
+    assert cached_onnx_model() == first and first.stat().st_mtime_ns == stamp
+    assert first.parent.name.endswith("-int8pc") and first.stat().st_size < 40_000_000  # int8, not fp32
