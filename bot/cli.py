@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bot import __version__
 from bot.errors import ConfigError, IndexMissingError, PolicyBotError, UserInputError
+from bot.evaluate import add_eval_arguments
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("policybot")
@@ -71,14 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 7860)")
 
     p = sub.add_parser("eval", help="run an eval set through the pipeline and score it")
-    p.add_argument("--cases", type=Path, required=True, help="JSON Lines file of eval cases")
-    p.add_argument("--docs", type=Path, help="corpus folder (default docs/)")
-    p.add_argument("--split", default="all", choices=["dev", "test", "all"], help="which cases to run")
-    p.add_argument("--limit", type=int, help="run only the first N cases")
-    p.add_argument("--out", type=Path, help="report folder (default eval/reports/<time>/)")
-    p.add_argument("--compare", type=Path, help="baseline report JSON; exit 1 on a regression")
-    p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
-    _model_flags(p)
+    add_eval_arguments(p)
 
     p = sub.add_parser("bench", help="measure speed: latency, decode, ingest, retrieval, server")
     p.add_argument("--json", action="store_true")

