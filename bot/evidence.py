@@ -135,7 +135,7 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
         return []
     mat = vectors.get([e.text for e in items])
     meaning = mat @ question_vec
-    bags = [_stems(f"{e.after_heading} {e.cite_text or e.text}") for e in items]
+    bags = [_stems(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
     # a word found in few candidate sentences tells more than one found in all of them (local IDF)
     weight = {t: math.log((len(items) + 1) / (0.5 + sum(t in bag for bag in bags))) for t in terms}
     total = sum(weight.values())
