@@ -137,7 +137,8 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
     meaning = mat @ question_vec
     bags = [_stems(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
     # a word found in few candidate sentences tells more than one found in all of them (local IDF)
-    weight = {t: math.log((len(items) + 1) / (0.5 + sum(t in bag for bag in bags))) for t in terms}
+    # (squared, so that words in most candidates count for little next to a rare, specific one such as "2035")
+    weight = {t: math.log((len(items) + 1) / (0.5 + sum(t in bag for bag in bags))) ** 2 for t in terms}
     total = sum(weight.values())
     for i, item in enumerate(items):
         item.meaning = float(meaning[i])

@@ -45,6 +45,7 @@ QUESTIONS = ["Which five future industry clusters will Guangdong develop?", "Why
              "What goals are set for 2030?", "Who is Zou Yongbing?", "How many people live on the moon?"]
 SECRET, TOKEN = "reliability-signing-secret", "reliability-hook-token"
 BUSY = "busy answering other questions"
+DEFERRED = "the answer will follow"  # the inline wait ran out: without a reply URL this answer is lost
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -165,7 +166,8 @@ def drive(server: ServerUnderLoad, users: int, seconds: float, event_every_s: fl
                                                                         "user_id": f"{tag}-{i}"})
                     text = reply.text
                     kind = ("error" if reply.status_code >= 500 else "rejected" if reply.status_code in (429, 503)
-                            else "busy" if BUSY in text else "answered" if reply.status_code == 200 else "error")
+                            else "busy" if BUSY in text else "deferred" if DEFERRED in text
+                            else "answered" if reply.status_code == 200 else "error")
                 except httpx.HTTPError as exc:
                     kind, text = "error", type(exc).__name__
                 with lock:
@@ -207,6 +209,7 @@ def drive(server: ServerUnderLoad, users: int, seconds: float, event_every_s: fl
             "throughput_per_min": round(60 * len(answered) / elapsed, 2),
             "p50_s": _percentile(answered, 0.5), "p95_s": _percentile(answered, 0.95),
             "busy_replies": sum(r["kind"] == "busy" for r in results),
+            "deferred_not_answered": sum(r["kind"] == "deferred" for r in results),
             "rejected_429_503": sum(r["kind"] == "rejected" for r in results),
             "errors": sum(r["kind"] == "error" for r in results),
             "error_samples": [r["detail"] for r in results if r["kind"] == "error"][:5],
@@ -272,6 +275,8 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
         r = report.get(part, {})
         if r.get("errors"):
             problems.append(f"{part}: {r['errors']} errors")
+        if r.get("deferred_not_answered"):
+            problems.append(f"{part}: {r['deferred_not_answered']} webhook questions timed out inline (answer lost)")
         if not r.get("all_events_delivered", True) or r.get("slack_events_answered_twice"):
             problems.append(f"{part}: Slack events not answered exactly once")
         if not r.get("healthy_after", True):
@@ -299,7 +304,8 @@ def markdown(report: dict[str, Any]) -> str:
         m = r.get("memory", {})
         lines += [f"## {name}", f"{r['users']} users for {r['seconds']} s: {r['requests']} requests, "
                   f"{r['answered']} answered ({r['throughput_per_min']}/min), p50 {r['p50_s']} s, p95 {r['p95_s']} s; "
-                  f"{r['busy_replies']} busy replies, {r['rejected_429_503']} 429/503, {r['errors']} errors. "
+                  f"{r['busy_replies']} busy replies, {r.get('deferred_not_answered', 0)} deferred (inline wait ran out), "
+                  f"{r['rejected_429_503']} 429/503, {r['errors']} errors. "
                   f"Slack events: {r['slack_events_accepted']} accepted, {r['slack_events_answered']} answered, "
                   f"{r['slack_events_answered_twice']} answered twice. Healthy afterwards: {r['healthy_after']}. "
                   f"Memory: peak {m.get('peak_mb')} MB, {m.get('first_fifth_mb')} -> {m.get('last_fifth_mb')} MB "

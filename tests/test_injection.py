@@ -111,7 +111,9 @@ def test_glossary_expansions_search_but_never_reach_the_model(fast_pipeline: Pip
     assert any("99 pilot bases" in e for e in fast_pipeline.glossary.expansions(plant.question)), \
         "the poisoned line is live in the glossary"
     answer, model = _ask(fast_pipeline, plant)
-    assert all("99" not in m["content"] for prompt in model.prompts for m in prompt)
+    assert model.prompts, "the question reaches the model"
+    assert not any(re.search(r"\b99\b", m["content"]) for prompt in model.prompts for m in prompt), \
+        "the glossary's planted claim is not in the prompt (the random fence tag may hold '99'; \\b excludes it)"
     assert changed_by(plant, answer) == ""
 
 
