@@ -69,9 +69,9 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout for one LLM server request.")
     n_ctx: int = Field(2048, ge=256, description="Context window given to llama.cpp.")
     n_threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = physical cores.")
-    max_answer_tokens: int = Field(120, ge=8, le=2048, description="Most tokens the model may write.")
+    max_answer_tokens: int = Field(96, ge=8, le=2048, description="Most tokens the model may write.")
     temperature: float = Field(0.0, ge=0, le=2)
-    evidence_sentences: int = Field(4, ge=1, le=12, description="Evidence sentences given to the model.")
+    evidence_sentences: int = Field(3, ge=1, le=12, description="Evidence sentences given to the model.")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."

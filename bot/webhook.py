@@ -5,18 +5,29 @@
 ``router.state.drain(timeout)`` on shutdown.
 
 Order of checks on every request: body size (413) -> signature or token (401, nothing else is parsed before)
--> body parsing (400 with a reason) -> filters (ignored with 200) -> dedup -> rate limit -> answer.
+-> body parsing (400 with a reason) -> filters (ignored with 200) -> dedup -> rate limit -> backlog -> answer.
+
+The backlog of answers is bounded (``webhook_workers`` running + ``queue_size`` waiting, see
+``bot.webhook_jobs``). When it is full each route says so at once and the model is not asked; everything
+accepted is answered.
 
 - ``POST /slack/events``: acknowledged with 200 at once; answered in the thread in the background. Each
   ``event_id`` is claimed in a SQLite store before answering and marked done after posting, so Slack retries
   (``X-Slack-Retry-Num``) and restarts never answer twice, and an event a crashed process left half-done is
   answered once on the next start (see ``bot.dedup``). A flooding user is told once in the thread (Slack must
-  get its 200, so no 429 here).
+  get its 200, so no 429 here). When the backlog is full the event is still acked 200, "The bot is busy" is
+  posted in its thread and the event is recorded done, so a later retry of it is not answered after the user was
+  told to ask again. (Leaving it unrecorded would not get it answered later: Slack does not retry an event it got
+  a 200 for, and answering 5xx instead would make Slack disable the app's events under sustained load.)
 - ``POST /slack/commands``: immediate ephemeral "Looking that up: ...", then the answer to ``response_url``
   (``ephemeral`` by default, so asking does not post into the channel; ``slack_command_response_type``).
+  Backlog full: an immediate ephemeral "busy" reply and no follow-up.
 - ``POST /webhook`` (Mattermost, Rocket.Chat): token checked in constant time; the answer comes inline when it
   is ready within ``webhook_inline_timeout_s``, else "Looking that up…" inline and the answer to
-  ``webhook_reply_url``. Without a reply URL the request waits up to 25 s instead (the answer would be lost).
+  ``webhook_reply_url``. Without a reply URL nothing can follow, so the request waits up to
+  ``NO_REPLY_URL_WAIT_S`` (inside Mattermost's 30 s timeout) and, if the answer is still not ready, says it took
+  too long and to ask again; the job is cancelled if it has not started, else its answer is discarded with a log
+  warning. Backlog full: 503 with ``Retry-After`` and "The bot is busy; please ask again in a minute."
 """
 
 from __future__ import annotations
@@ -38,11 +49,13 @@ from bot.dedup import Claim
 from bot.settings import Settings
 from bot.slack_format import escape_mrkdwn, unescape_mrkdwn
 from bot.slack_verify import verify_slack_signature
-from bot.webhook_jobs import HELP_TEXT, RATE_LIMITED_TEXT, InlineOrLater, WebhookState
+from bot.webhook_jobs import BUSY_TEXT, HELP_TEXT, RATE_LIMITED_TEXT, InlineOrLater, WebhookState
 
 log = logging.getLogger(__name__)
 
-NO_REPLY_URL_WAIT_S = 25.0
+NO_REPLY_URL_WAIT_S = 25.0  # without a reply URL: the longest inline wait, well inside Mattermost's 30 s
+BUSY_RETRY_AFTER_S = 60  # Retry-After of a 503 "busy", matching "ask again in a minute"
+TOO_SLOW_TEXT = "Sorry, that took too long to answer. Please ask again in a minute."
 EVENT_FIELDS = ("type", "channel", "channel_type", "ts", "thread_ts", "text", "user")
 
 
@@ -89,12 +102,15 @@ def build_webhook_router(
             log.info("event %s ignored as a duplicate (retry %s)", event_id, retry or "-")
             return ignored("duplicate event")
         if not state.limiter.allow(f"{data.get('team_id')}:{event.get('user')}"):
-            if state.rate_limit_warning_due(f"{data.get('team_id')}:{event.get('user')}"):
-                state.submit(state.warn_rate_limited, event_id, record)
-            else:
+            due = state.rate_limit_warning_due(f"{data.get('team_id')}:{event.get('user')}")
+            if not (due and state.notify(state.warn_rate_limited, event_id, record)):
                 await asyncio.to_thread(state.store.finish, event_id)
             return JSONResponse({"ok": True, "rate_limited": True})
-        state.submit(state.answer_event, event_id, record, claim is Claim.TAKEN_OVER)
+        if state.try_answer(state.answer_event, event_id, record, claim is Claim.TAKEN_OVER) is None:
+            if not state.notify(state.tell_busy, event_id, record):
+                log.warning("event %s refused as busy and the notice backlog is full: not told", event_id)
+                await asyncio.to_thread(state.store.finish, event_id, failed=True)
+            return JSONResponse({"ok": True, "busy": True})
         return JSONResponse({"ok": True})
 
     @router.post("/slack/commands")
@@ -112,7 +128,8 @@ def build_webhook_router(
             return ephemeral(f"Usage: {escape_mrkdwn(form.get('command', '/policy'))} <your question>. {HELP_TEXT}")
         if not state.limiter.allow(f"{form.get('team_id')}:{form.get('user_id')}"):
             return ephemeral(RATE_LIMITED_TEXT.format(n=settings.rate_limit_per_minute))
-        state.submit(state.answer_command, question, response_url)
+        if state.try_answer(state.answer_command, question, response_url) is None:
+            return ephemeral(BUSY_TEXT)
         return ephemeral(f"Looking that up: {escape_mrkdwn(question)}")
 
     @router.post("/webhook")
@@ -146,15 +163,21 @@ def build_webhook_router(
                 {"text": text, "response_type": "comment"}, status_code=429, headers={"Retry-After": str(retry_after)}
             )
         delivery = InlineOrLater()
-        future = state.submit(state.answer_generic, question, delivery, who["user_name"])
-        wait = settings.webhook_inline_timeout_s
-        if not settings.webhook_reply_url:
-            wait = max(wait, NO_REPLY_URL_WAIT_S)
+        future = state.try_answer(state.answer_generic, question, delivery, who["user_name"])
+        if future is None:
+            return JSONResponse({"text": BUSY_TEXT, "response_type": "comment"}, status_code=503,
+                                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        reply_url = settings.webhook_reply_url
+        wait = settings.webhook_inline_timeout_s if reply_url else NO_REPLY_URL_WAIT_S
         try:
             message = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait)
         except TimeoutError:
-            if delivery.defer():
-                return JSONResponse({"text": "Looking that up… the answer will follow.", "response_type": "comment"})
+            if delivery.defer():  # not ready: the job delivers to the reply URL, or nobody will see its answer
+                if reply_url:
+                    return JSONResponse({"text": "Looking that up… the answer will follow.", "response_type": "comment"})
+                if future.cancel():
+                    log.warning("generic-webhook question cancelled: still waiting for the model after %.0f s", wait)
+                return JSONResponse({"text": TOO_SLOW_TEXT, "response_type": "comment"})
             message = await asyncio.wrap_future(future)
         return JSONResponse(message or {"text": "Sorry, something went wrong.", "response_type": "comment"})
 

@@ -4,6 +4,11 @@ Routes acknowledge at once and hand the work to :class:`WebhookState`, which run
 (the pipeline is synchronous and CPU-bound) and keeps the futures so the server can ``await state.drain(t)`` on
 shutdown. Every job catches its own errors: a failing pipeline or an unreachable Slack is logged and reported to
 the user where possible, never raised into the server.
+
+The backlog is bounded: at most ``webhook_workers`` answers run and ``queue_size`` more wait
+(:meth:`WebhookState.try_answer` returns ``None`` beyond that and the route says "busy" at once), so under load a
+request is either accepted and answered or refused with a clear message; nothing waits without limit. Short
+notices (busy, rate-limited) go to a separate one-thread pool so they are not stuck behind the model.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from bot.slack_format import answer_blocks, escape_markdown, escape_mrkdwn, webh
 log = logging.getLogger(__name__)
 
 HELP_TEXT = "Ask me a question about the policy documents, e.g. _Which industries does the plan name?_"
-BUSY_TEXT = "I'm busy answering other questions right now. Please ask again in a minute."
+BUSY_TEXT = "The bot is busy; please ask again in a minute."
 ERROR_TEXT = "Sorry, something went wrong while answering. The operator can find the details in the server log."
 RATE_LIMITED_TEXT = "You're asking faster than I can answer ({n} questions a minute). Please wait a moment and ask again."
 
@@ -56,6 +61,45 @@ class InlineOrLater:
             return self._deferred
 
 
+class BoundedPool:
+    """A thread pool that refuses work once ``capacity`` jobs are running or waiting, instead of queueing forever."""
+
+    def __init__(self, workers: int, capacity: int, name: str) -> None:
+        self.capacity = capacity
+        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._futures: set[concurrent.futures.Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[..., Any], *args: Any, force: bool = False) -> concurrent.futures.Future[Any] | None:
+        """Run ``job(*args)`` in the pool; ``None`` if it is full (``force`` admits it anyway: already-accepted work)."""
+        with self._lock:
+            if not force and len(self._futures) >= self.capacity:
+                return None
+            future = self._executor.submit(_guarded, job, *args)
+            self._futures.add(future)
+        future.add_done_callback(self._forget)  # outside the lock: runs at once if the job already finished
+        return future
+
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def futures(self) -> list[concurrent.futures.Future[Any]]:
+        with self._lock:
+            return list(self._futures)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _guarded(job: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return job(*args)
+    except Exception:
+        log.exception("webhook background job %s failed", getattr(job, "__name__", job))
+        return None
+
+
 class WebhookState:
     """Shared state of the webhook routes: the answer service, dedup store, Slack client, limiter, workers."""
 
@@ -68,44 +112,37 @@ class WebhookState:
         self.slack = SlackApi(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, self.backoff)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self._warned_until: dict[str, float] = {}
-        self._executor = concurrent.futures.ThreadPoolExecutor(settings.webhook_workers, thread_name_prefix="webhook")
-        self._futures: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
+        workers = settings.webhook_workers
+        self.answers = BoundedPool(workers, workers + settings.queue_size, "webhook")
+        self.notices = BoundedPool(1, settings.queue_size, "webhook-notice")
 
     # --- running work in the background -------------------------------------------------------------
-    def submit(self, job: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
-        future = self._executor.submit(self._guarded, job, *args)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
+    def try_answer(self, job: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any] | None:
+        """Queue a job that calls the model; ``None`` when the backlog is full (the caller says "busy")."""
+        future = self.answers.submit(job, *args)
+        if future is None:
+            log.warning("webhook backlog full (%d answering or waiting): replying busy", self.answers.capacity)
         return future
 
-    def _guarded(self, job: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return job(*args)
-        except Exception:
-            log.exception("webhook background job %s failed", getattr(job, "__name__", job))
-            return None
-
-    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
-        with self._lock:
-            self._futures.discard(future)
+    def notify(self, job: Callable[..., Any], *args: Any) -> bool:
+        """Queue a short notice (no model call). False if even the notice backlog is full."""
+        return self.notices.submit(job, *args) is not None
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._futures)
+        return len(self.answers.futures()) + len(self.notices.futures())
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for background answers to be delivered. True if none is left."""
-        with self._lock:
-            futures = list(self._futures)
+        futures = self.answers.futures() + self.notices.futures()
         if not futures:
             return True
         _, not_done = await asyncio.to_thread(concurrent.futures.wait, futures, timeout)
         return not not_done
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.answers.shutdown()
+        self.notices.shutdown()
         self.store.close()
 
     # --- answering --------------------------------------------------------------------------------
@@ -162,12 +199,20 @@ class WebhookState:
         self.slack.post_message(str(event["channel"]), str(event.get("thread_ts") or event["ts"]), {"text": text})
         self.store.finish(event_id)
 
+    def tell_busy(self, event_id: str, record: dict[str, Any]) -> None:
+        """Reply in the thread that the bot is busy; the event is then done (its retries are not answered)."""
+        event = record["event"]
+        thread_ts = str(event.get("thread_ts") or event["ts"])
+        delivered = self.slack.post_message(str(event["channel"]), thread_ts, {"text": BUSY_TEXT}, event_id)
+        self.store.finish(event_id, failed=not delivered)
+        log.info("event %s refused as busy (%s)", event_id, "told in the thread" if delivered else "notice undelivered")
+
     def resume_pending(self) -> int:
         """Answer events a previous process claimed but never finished (it crashed). Returns how many."""
         taken = self.store.take_over_pending()
         for event_id, record in taken:
             log.info("resuming event %s left unanswered by a previous run", event_id)
-            self.submit(self.answer_event, event_id, record, True)
+            self.answers.submit(self.answer_event, event_id, record, True, force=True)
         return len(taken)
 
     # --- slash commands and generic webhooks ---------------------------------------------------------
@@ -182,8 +227,9 @@ class WebhookState:
         message.setdefault("response_type", "comment")
         if delivery.finish():
             reply_url = self.settings.webhook_reply_url
-            if not reply_url:
-                log.warning("a slow generic-webhook answer was dropped: set POLICYBOT_WEBHOOK_REPLY_URL")
+            if not reply_url:  # the asker was already told it took too long and to ask again
+                log.warning("discarded a generic-webhook answer ready after the asker was told it took too long "
+                            "(set POLICYBOT_WEBHOOK_REPLY_URL to deliver slow answers)")
                 return message
             later = dict(message)
             quoted = escape_markdown(" ".join(question.split())[:300])

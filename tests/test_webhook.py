@@ -521,3 +521,150 @@ def test_concurrent_duplicate_deliveries_are_answered_once(start_server: Callabl
     for t in threads:
         t.join()
     assert server.drain() and len(fake_slack.ok_calls("chat.postMessage")) == 1
+
+
+# --- a bounded backlog: busy at once, never a silent loss -----------------------------------------------------
+class BlockingService(FakeService):
+    """Answers only once ``release`` is set, so a test can fill the backlog deterministically."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self._started = threading.Semaphore(0)
+
+    def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:
+        self._started.release()
+        assert self.release.wait(WAIT), "the test never released the service"
+        return super().answer(question, history, scope)
+
+    def wait_started(self, n: int) -> None:
+        for _ in range(n):
+            assert self._started.acquire(timeout=10), "the workers did not pick up the questions"
+
+
+@pytest.fixture
+def blocking(start_server: Callable[..., Server]) -> Iterator[BlockingService]:
+    """Depends on start_server so it is torn down first: the service is released before the servers drain."""
+    service = BlockingService()
+    yield service
+    service.release.set()
+
+
+BACKLOG = {"webhook_workers": 2, "queue_size": 1, "rate_limit_per_minute": 100}  # 2 answering + 1 waiting
+
+
+def post_command(server: Server, fake_slack: FakeSlack, text: str, name: str) -> httpx.Response:
+    body = command_body(text, response_url=fake_slack.response_url(name))
+    return server.client.post("/slack/commands", content=body,
+                              headers={"Content-Type": "application/x-www-form-urlencoded", **signed(body)})
+
+
+def fill_backlog(server: Server, fake_slack: FakeSlack, service: BlockingService) -> list[str]:
+    """Three slash commands: both workers answer (blocked) and one waits. Returns the accepted questions."""
+    questions = [f"{QUESTION} ({n})" for n in range(3)]
+    for n, question in enumerate(questions):
+        assert post_command(server, fake_slack, question, f"fill{n}").json()["text"].startswith("Looking that up")
+        if n == 1:
+            service.wait_started(2)
+    return questions
+
+
+def test_a_full_backlog_gets_503_with_retry_after_on_the_generic_webhook_and_the_model_is_not_asked(
+    start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService
+) -> None:
+    server = start_server(blocking, **BACKLOG)
+    accepted = fill_backlog(server, fake_slack, blocking)
+    response = server.client.post("/webhook", data={"token": HOOK_TOKEN, "text": "Refused question?", "user_id": "u1"})
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["text"] == "The bot is busy; please ask again in a minute."
+    blocking.release.set()
+    assert server.drain()
+    assert sorted(q for q, _ in server.service.calls) == sorted(accepted), "the refused question never reached the model"
+    assert all(len(fake_slack.ok_calls(f"response/fill{n}")) == 1 for n in range(3)), "everything accepted is answered"
+
+
+def test_a_slash_command_is_told_busy_at_once_and_promised_nothing_when_the_backlog_is_full(
+    start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService
+) -> None:
+    server = start_server(blocking, **BACKLOG)
+    accepted = fill_backlog(server, fake_slack, blocking)
+    started = time.monotonic()
+    response = post_command(server, fake_slack, "Refused question?", "refused")
+    assert response.status_code == 200 and time.monotonic() - started < 3
+    assert response.json() == {"response_type": "ephemeral", "text": "The bot is busy; please ask again in a minute."}
+    blocking.release.set()
+    assert server.drain()
+    assert fake_slack.all_calls("response/refused") == [], "no follow-up for a refused command"
+    assert sorted(q for q, _ in server.service.calls) == sorted(accepted)
+
+
+def test_a_slack_event_is_acked_and_told_busy_in_its_thread_when_the_backlog_is_full(
+    start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService
+) -> None:
+    server = start_server(blocking, **BACKLOG)
+    fill_backlog(server, fake_slack, blocking)
+    refused = event_body("EvRefused", ts="1700000500.000100")
+    response = post_event(server, refused)
+    assert response.status_code == 200 and response.json().get("busy") is True
+    posts = fake_slack.wait_calls("chat.postMessage", 1)  # while the model is still blocked: not queued behind it
+    assert len(posts) == 1 and "busy" in posts[0].params["text"] and posts[0].params["thread_ts"] == "1700000500.000100"
+    assert fake_slack.wait_for(lambda: server.router.state.store.status("EvRefused") == "done")
+    retry = post_event(server, refused, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert retry.json().get("ignored") == "duplicate event", "the user was told to ask again; a retry is not answered"
+    blocking.release.set()
+    assert server.drain()
+    assert len(server.service.calls) == 3 and len(fake_slack.ok_calls("chat.postMessage")) == 1
+
+
+def test_a_burst_of_requests_is_either_answered_or_told_busy_never_lost(
+    start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService
+) -> None:
+    server = start_server(blocking, **BACKLOG)
+    replies: dict[int, str] = {}
+
+    def ask(n: int) -> None:
+        replies[n] = post_command(server, fake_slack, f"{QUESTION} #{n}", f"burst{n}").json()["text"]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [n for n, text in replies.items() if text.startswith("Looking that up")]
+    refused = [n for n, text in replies.items() if "busy" in text]
+    assert len(accepted) == 3 and len(refused) == 7, replies
+    blocking.release.set()
+    assert server.drain()
+    assert len(server.service.calls) == 3
+    for n in accepted:
+        assert len(fake_slack.ok_calls(f"response/burst{n}")) == 1
+    for n in refused:
+        assert fake_slack.all_calls(f"response/burst{n}") == []
+
+
+@pytest.mark.parametrize("when", ["answering", "still queued"])
+def test_without_a_reply_url_a_slow_answer_says_it_took_too_long_and_promises_nothing(
+    start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    monkeypatch.setattr("bot.webhook.NO_REPLY_URL_WAIT_S", 0.5)
+    caplog.set_level(logging.WARNING)
+    server = start_server(blocking, **BACKLOG)
+    if when == "still queued":
+        for n in range(2):
+            post_command(server, fake_slack, f"{QUESTION} ({n})", f"busy{n}")
+        blocking.wait_started(2)
+    response = server.client.post("/webhook", data={"token": HOOK_TOKEN, "text": "Slow question?", "user_id": "u1"})
+    assert response.status_code == 200
+    text = response.json()["text"]
+    assert "took too long" in text and "ask again" in text
+    assert "follow" not in text and "Looking that up" not in text
+    blocking.release.set()
+    assert server.drain()
+    asked = [q for q, _ in server.service.calls]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    if when == "answering":
+        assert asked == ["Slow question?"] and "discarded a generic-webhook answer" in logged
+    else:
+        assert "Slow question?" not in asked and "generic-webhook question cancelled" in logged
