@@ -49,7 +49,7 @@ from bot.dedup import Claim
 from bot.settings import Settings
 from bot.slack_format import escape_mrkdwn, unescape_mrkdwn
 from bot.slack_verify import verify_slack_signature
-from bot.webhook_jobs import BUSY_TEXT, HELP_TEXT, RATE_LIMITED_TEXT, InlineOrLater, WebhookState
+from bot.webhook_jobs import HELP_TEXT, QUEUE_FULL_TEXT, RATE_LIMITED_TEXT, InlineOrLater, WebhookState
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def build_webhook_router(
         if not state.limiter.allow(f"{form.get('team_id')}:{form.get('user_id')}"):
             return ephemeral(RATE_LIMITED_TEXT.format(n=settings.rate_limit_per_minute))
         if state.try_answer(state.answer_command, question, response_url) is None:
-            return ephemeral(BUSY_TEXT)
+            return ephemeral(QUEUE_FULL_TEXT)
         return ephemeral(f"Looking that up: {escape_mrkdwn(question)}")
 
     @router.post("/webhook")
@@ -165,7 +165,7 @@ def build_webhook_router(
         delivery = InlineOrLater()
         future = state.try_answer(state.answer_generic, question, delivery, who["user_name"])
         if future is None:
-            return JSONResponse({"text": BUSY_TEXT, "response_type": "comment"}, status_code=503,
+            return JSONResponse({"text": QUEUE_FULL_TEXT, "response_type": "comment"}, status_code=503,
                                 headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
         reply_url = settings.webhook_reply_url
         wait = settings.webhook_inline_timeout_s if reply_url else NO_REPLY_URL_WAIT_S

@@ -33,7 +33,8 @@ from bot.slack_format import answer_blocks, escape_markdown, escape_mrkdwn, webh
 log = logging.getLogger(__name__)
 
 HELP_TEXT = "Ask me a question about the policy documents, e.g. _Which industries does the plan name?_"
-BUSY_TEXT = "The bot is busy; please ask again in a minute."
+BUSY_TEXT = "I'm busy answering other questions right now. Please ask again in a minute."  # the model's own queue
+QUEUE_FULL_TEXT = "The bot is busy; please ask again in a minute."  # our backlog is full: the model was not asked
 ERROR_TEXT = "Sorry, something went wrong while answering. The operator can find the details in the server log."
 RATE_LIMITED_TEXT = "You're asking faster than I can answer ({n} questions a minute). Please wait a moment and ask again."
 
@@ -203,7 +204,7 @@ class WebhookState:
         """Reply in the thread that the bot is busy; the event is then done (its retries are not answered)."""
         event = record["event"]
         thread_ts = str(event.get("thread_ts") or event["ts"])
-        delivered = self.slack.post_message(str(event["channel"]), thread_ts, {"text": BUSY_TEXT}, event_id)
+        delivered = self.slack.post_message(str(event["channel"]), thread_ts, {"text": QUEUE_FULL_TEXT}, event_id)
         self.store.finish(event_id, failed=not delivered)
         log.info("event %s refused as busy (%s)", event_id, "told in the thread" if delivered else "notice undelivered")
 

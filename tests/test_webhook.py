@@ -608,7 +608,8 @@ def test_a_slack_event_is_acked_and_told_busy_in_its_thread_when_the_backlog_is_
     response = post_event(server, refused)
     assert response.status_code == 200 and response.json().get("busy") is True
     posts = fake_slack.wait_calls("chat.postMessage", 1)  # while the model is still blocked: not queued behind it
-    assert len(posts) == 1 and "busy" in posts[0].params["text"] and posts[0].params["thread_ts"] == "1700000500.000100"
+    assert len(posts) == 1 and posts[0].params["thread_ts"] == "1700000500.000100"
+    assert posts[0].params["text"] == "The bot is busy; please ask again in a minute."
     assert fake_slack.wait_for(lambda: server.router.state.store.status("EvRefused") == "done")
     retry = post_event(server, refused, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
     assert retry.json().get("ignored") == "duplicate event", "the user was told to ask again; a retry is not answered"
