@@ -126,7 +126,7 @@ def ask_webhook(client: httpx.Client, port: int, token: str, question: str, user
     r = client.post(f"http://127.0.0.1:{port}/webhook", timeout=120,
                     data={"token": token, "text": question, "user_name": user, "user_id": user})
     text = str(r.json().get("text", "")) if r.status_code == 200 else ""
-    return bool(text) and not text.startswith("Looking that up")
+    return bool(text) and not text.startswith("Looking that up") and "took too long" not in text
 
 
 def concurrency(port: int, token: str, questions: list[str], users: int, per_user: int) -> dict[str, Any]:

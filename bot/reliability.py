@@ -45,6 +45,7 @@ QUESTIONS = ["Which five future industry clusters will Guangdong develop?", "Why
              "What goals are set for 2030?", "Who is Zou Yongbing?", "How many people live on the moon?"]
 SECRET, TOKEN = "reliability-signing-secret", "reliability-hook-token"
 BUSY = "busy answering other questions"
+TOO_SLOW = "took too long"  # bot.webhook.TOO_SLOW_TEXT: a clear "ask again", not a lost answer
 DEFERRED = "the answer will follow"  # the inline wait ran out: without a reply URL this answer is lost
 
 
@@ -167,6 +168,7 @@ def drive(server: ServerUnderLoad, users: int, seconds: float, event_every_s: fl
                     text = reply.text
                     kind = ("error" if reply.status_code >= 500 else "rejected" if reply.status_code in (429, 503)
                             else "busy" if BUSY in text else "deferred" if DEFERRED in text
+                            else "timeout" if TOO_SLOW in text
                             else "answered" if reply.status_code == 200 else "error")
                 except httpx.HTTPError as exc:
                     kind, text = "error", type(exc).__name__
@@ -210,6 +212,7 @@ def drive(server: ServerUnderLoad, users: int, seconds: float, event_every_s: fl
             "p50_s": _percentile(answered, 0.5), "p95_s": _percentile(answered, 0.95),
             "busy_replies": sum(r["kind"] == "busy" for r in results),
             "deferred_not_answered": sum(r["kind"] == "deferred" for r in results),
+            "timed_out_told_to_retry": sum(r["kind"] == "timeout" for r in results),
             "rejected_429_503": sum(r["kind"] == "rejected" for r in results),
             "errors": sum(r["kind"] == "error" for r in results),
             "error_samples": [r["detail"] for r in results if r["kind"] == "error"][:5],
