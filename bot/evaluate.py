@@ -246,7 +246,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``policybot eval``; bot.cli adds them to its subcommand and calls :func:`eval_command`."""
     parser.add_argument("--cases", type=Path, required=True, help="JSON Lines cases file")
     parser.add_argument("--docs", type=Path, default=None, help="corpus folder (default: settings docs_dir)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="all", help="which cases to run")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev",
+                        help="which cases to run (default dev: the test split is for reporting only)")
     parser.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default eval/reports/<time>/)")
     parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
