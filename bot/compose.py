@@ -40,7 +40,8 @@ def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] 
     if len(clauses) == 1:
         clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
     def rank(i: int) -> tuple[int, int, int]:
-        return (-int(bool(wanted and wanted(clauses[i]))), -len(terms & _stems(clauses[i])), i)
+        lead = 1 if i == 0 else 0  # the opening clause usually carries the sentence's subject
+        return (-int(bool(wanted and wanted(clauses[i]))), -(len(terms & _stems(clauses[i])) + lead), i)
 
     scored = sorted(range(len(clauses)), key=rank)
     keep: list[int] = []
@@ -56,7 +57,9 @@ def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] 
     keep.sort()
     pieces = []
     for j, i in enumerate(keep):
-        piece = clauses[i].strip().rstrip(",;；，")
+        piece = clauses[i].strip()
+        if j + 1 == len(keep) or keep[j + 1] != i + 1:
+            piece = piece.rstrip(",;；，")  # the clause that followed was left out: end it cleanly
         if j and keep[j - 1] != i - 1:
             piece = "… " + piece
         pieces.append(piece)

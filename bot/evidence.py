@@ -23,7 +23,7 @@ from bot.retrieve import Passage
 from bot.speakers import Speaker
 from bot.text import sentence_spans
 
-W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.1
+W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.2
 _QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
                    "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
                    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",
