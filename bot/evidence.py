@@ -90,8 +90,8 @@ class SentenceVectors:
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
 
 
-def candidates(passages: list[Passage], speaker_of: dict[tuple[str, int], Speaker | None]) -> list[Evidence]:
-    """Every sentence of the passages, once, in passage order."""
+def candidates(passages: list[Passage]) -> list[Evidence]:
+    """Every sentence of the passages, once, in passage order (speakers are attached by the pipeline)."""
     seen: set[tuple[str, int]] = set()
     out: list[Evidence] = []
     for rank, passage in enumerate(passages):
@@ -102,8 +102,7 @@ def candidates(passages: list[Passage], speaker_of: dict[tuple[str, int], Speake
                 continue
             seen.add(key)
             out.append(Evidence(chunk.doc_id, chunk.title, chunk.path, chunk.id, chunk.paragraph,
-                                chunk.start + s, chunk.start + e, chunk.text[s:e], rank,
-                                speaker=speaker_of.get(key)))
+                                chunk.start + s, chunk.start + e, chunk.text[s:e], rank))
     return out
 
 

@@ -176,7 +176,7 @@ class Pipeline:
                             for p in found.passages]
         expansions = self.glossary.expansions(standalone)
         terms = evidence.query_terms(standalone, expansions)
-        items = [e for e in evidence.candidates(found.passages, {}) if not self._planted(loaded, e.doc_id, e.start)]
+        items = [e for e in evidence.candidates(found.passages) if not self._planted(loaded, e.doc_id, e.start)]
         for item in items:
             self._attach_source(loaded, item)
         kind = answerable.answer_type(question)

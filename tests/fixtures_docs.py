@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 FACTS: dict[str, str] = {
@@ -183,3 +184,16 @@ def write_mixed_corpus(dir: Path) -> dict[str, Path]:
         paths[key] = dir / name
         paths[key].write_bytes(data)
     return paths
+
+
+def seed_workspace_settings(root: Path, **overrides: object) -> Any:
+    """Settings over a fresh copy of the repo's docs/ under ``root`` (its own index and data folders)."""
+    import shutil
+
+    from bot.settings import Settings
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo / "docs", root / "docs")
+    values: dict[str, object] = {"docs_dir": root / "docs", "index_dir": root / "index", "data_dir": root / "data",
+                                 "prompts_dir": repo / "prompts", **overrides}
+    return Settings(**values)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ import pytest
 from browser_support import free_port, in_process_server
 from fake_slack import FakeSlack
 from fakes import HashEmbeddings, ScriptedModel
+from fixtures_docs import seed_workspace_settings
 from test_hostile_input import signed
 
 from bot import web_render
@@ -112,10 +113,7 @@ def dead_url() -> str:
 
 
 def workspace(root: Path, **overrides: Any) -> Settings:
-    shutil.copytree(REPO / "docs", root / "docs")
-    values: dict[str, Any] = {"docs_dir": root / "docs", "index_dir": root / "index", "data_dir": root / "data",
-                              "prompts_dir": REPO / "prompts", **overrides}
-    return Settings(**values)
+    return seed_workspace_settings(root, **overrides)
 
 
 def pipeline_with_llm(settings: Settings) -> Pipeline:

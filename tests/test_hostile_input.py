@@ -15,7 +15,6 @@ import hmac
 import io
 import json
 import os
-import shutil
 import socket
 import time
 import zipfile
@@ -28,7 +27,7 @@ import pytest
 from browser_support import in_process_server
 from fake_slack import FakeSlack
 from fakes import HashEmbeddings, ScriptedModel
-from fixtures_docs import make_pdf
+from fixtures_docs import make_pdf, seed_workspace_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,10 +65,7 @@ def _write_counts() -> Iterator[None]:
 
 
 def workspace(root: Path, **overrides: Any) -> Settings:
-    shutil.copytree(REPO / "docs", root / "docs")
-    values: dict[str, Any] = {"docs_dir": root / "docs", "index_dir": root / "index", "data_dir": root / "data",
-                              "prompts_dir": REPO / "prompts", **overrides}
-    return Settings(**values)
+    return seed_workspace_settings(root, **overrides)
 
 
 def fast_pipeline(settings: Settings) -> Pipeline:

@@ -35,6 +35,16 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, embeddings):  # type: ignore
     return root, settings, report
 
 
+def _alpha_index(tmp_path: Path, embeddings) -> tuple[Settings, Path]:  # type: ignore[no-untyped-def]
+    """A one-document corpus, indexed: the starting point of the damage and kill tests."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha policy\n\nThe alpha fund holds 7 million yuan.\n", encoding="utf-8")
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index")
+    ingest(settings, progress=False, embeddings=embeddings)
+    return settings, docs
+
+
 def _retriever(settings: Settings, embeddings) -> Retriever:  # type: ignore[no-untyped-def]
     index = Index.open(settings, embeddings)
     return Retriever(index, embeddings, settings, Glossary.load(settings.docs_dir / settings.glossary_file))
@@ -124,11 +134,7 @@ def test_search_without_an_index_says_to_run_ingest(tmp_path: Path, embeddings) 
 
 
 def test_a_damaged_index_is_detected_with_the_fix(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Alpha policy\n\nThe alpha fund holds 7 million yuan.\n", encoding="utf-8")
-    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index")
-    ingest(settings, progress=False, embeddings=embeddings)
+    settings, docs = _alpha_index(tmp_path, embeddings)
     gen = current_generation(settings.index_dir)
     (settings.index_dir / str(gen) / "chunks.jsonl").write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="--rebuild"):
@@ -163,11 +169,7 @@ ingest(Settings(docs_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])), progre
 
 
 def test_a_killed_ingest_leaves_the_previous_index_answering(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Alpha policy\n\nThe alpha fund holds 7 million yuan.\n", encoding="utf-8")
-    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index")
-    ingest(settings, progress=False, embeddings=embeddings)
+    settings, docs = _alpha_index(tmp_path, embeddings)
     before = current_generation(settings.index_dir)
     (docs / "b.txt").write_text("Beta policy\n\nThe beta park opens in 2031.\n", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(docs), str(settings.index_dir)],
