@@ -24,16 +24,18 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
                         r"how long|since when)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
                           r"how large|how big)\b", re.I)),
-    ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert)s?|"
+    ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert|"
+                          r"reporter|journalist|author|writer|spokes(?:person|man|woman)|correspondent|inspector)s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
-    ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place)s?|"
+    ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place|region|town|"
+                         r"area|municipality|municipalities)s?|"
                          r"in what (city|place|location))\b", re.I)),
     ("org", re.compile(r"\b(which|what) (company|companies|firm|firms|enterprise|enterprises|corporation|"
                        r"organi[sz]ation|university|universities|bank|banks|institute)s?\b", re.I)),
 ]
 _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"多少(钱|资金|元|亿)|金额|预算|拨款|资金规模")),
-    ("date", re.compile(r"何时|什么时候|哪一?年|哪天|日期|几月|哪个月")),
+    ("date", re.compile(r"何时|什么时候|哪一?年|哪一?天|日期|几月|哪个月")),
     ("number", re.compile(r"多少|几个|几家|几项|数量")),
     ("person", re.compile(r"谁|哪位|什么人")),
     ("place", re.compile(r"哪里|哪儿|哪个(城市|地方|省|区)|在哪")),
@@ -53,7 +55,7 @@ _ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|compan
                   re.I)
 _COMPANY = re.compile(r"[A-Z][\w&]+(?: [A-Z][\w&]+)* (Company|Co\.|Ltd|Inc|Corporation|Group|Holdings|Technologies)\b"
                       r"|[\u3400-\u9fff]{2,}(公司|集团)")
-_PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
+_PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[\"“‘']?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
                     r"Region|Delta)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[\u3400-\u9fff]{1,6}(市|省|区|县)")
 _QUESTION_TERMS = {"long", "held", "hold", "take", "place", "happen", "located", "locate", "name", "named"}
 _NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.I)
@@ -74,7 +76,8 @@ def has_type(kind: AnswerType, text: str, question: str) -> bool:
     if kind == "money":
         return bool(_MONEY.search(text))
     if kind == "number":
-        return bool(_NUMBER.search(text))
+        head = head_term(question)
+        return counts(text, head) if head else bool(_NUMBER.search(text))
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "person":
@@ -96,16 +99,29 @@ class Verdict:
     reason: str = ""
 
 
-_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?([A-Za-z][\w-]*)|"
+_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?((?:[A-Za-z][\w-]* ?){1,6})|"
                    r"\bwhat (?:\w+ )??([A-Za-z][\w-]*) (?:value|amount|figure|size)\b", re.I)
-_NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "is", "are", "was", "were", "will", "does",
-              "did", "do", "has", "have", "can", "total", "overall", "exact"}
+_HEAD_STOP = {"do", "does", "did", "is", "are", "was", "were", "will", "would", "can", "could", "should", "has",
+              "have", "had", "be", "been", "in", "of", "for", "on", "at", "by", "to", "from", "with", "per", "that",
+              "which", "who", "there", "it", "they", "we", "you", "he", "she"}
+_NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "total", "overall", "exact", "other"}
 
 
 def head_term(question: str) -> str:
-    """The thing a "how many X" / "what X value" question counts (EN only), singular and lower case."""
+    """The thing a "how many X" / "what X value" question counts (EN only), singular and lower case: the
+    last word of the noun phrase, so "how many strategic industrial clusters do ..." counts clusters."""
     match = _HEAD.search(question)
-    word = (match.group(1) or match.group(2) or "").lower() if match else ""
+    if not match:
+        return ""
+    if match.group(1):
+        phrase: list[str] = []
+        for word in match.group(1).split():
+            if word.lower() in _HEAD_STOP or (phrase and re.search(r"[a-z]ed$", word)):
+                break  # an auxiliary, a preposition or a past-tense verb ends the noun phrase
+            phrase.append(word.lower())
+        word = phrase[-1] if phrase else ""
+    else:
+        word = (match.group(2) or "").lower()
     if not word or word in _NOT_HEADS:
         return ""
     return re.sub(r"(?<=[a-z])(es|s)$", "", word) if len(word) > 4 else word
@@ -113,6 +129,13 @@ def head_term(question: str) -> str:
 
 def _mentions(text: str, head: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I) is not None
+
+
+def counts(text: str, head: str) -> bool:
+    """True if ``text`` puts a number before ``head`` ("20 strategic industry clusters", "five parks")."""
+    number = rf"(?:(?!(?:19|20)\d\d\b)\d[\d,.]*|{_NUMBER_WORDS})"  # a year is not a count
+    return re.search(rf"\b{number}\b(?:[\s-]+[\w-]+){{0,5}}?[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])", text,
+                     re.I) is not None
 
 
 def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
@@ -142,9 +165,11 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
             return Verdict(False, kind, f"the documents found do not mention {head}")
         for _, item in stems_of:
             found = numbers(item.text) - asked_numbers
-            typed = has_type(kind, item.text, question) if kind == "money" else bool(found) or bool(
-                _NUMBER_WORD.search(item.text))
-            if typed and (not head or _mentions(item.text, head)):
+            if kind == "money":
+                typed = has_type(kind, item.text, question) and (not head or _mentions(item.text, head))
+            else:
+                typed = counts(item.text, head) if head else bool(found) or bool(_NUMBER_WORD.search(item.text))
+            if typed:
                 return Verdict(True, kind)
         return Verdict(False, kind, f"no passage gives a {kind} for this question")
     subject = {t for t in terms if t not in _TYPE_TERMS and t not in _QUESTION_TERMS}

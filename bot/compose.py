@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.evidence import Evidence, query_terms
+from bot.evidence import Evidence, needs_next, query_terms, successor
 from bot.ground import _stems
 
 MAX_WORDS = 60
+W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
 MAX_QUOTE_WORDS = 75  # one sentence is quoted whole up to this length, then trimmed to its best clauses
 _CLAUSE = re.compile(r"(?<=[;；])\s*|(?<=[,，])\s+(?=(?:and |while |but |which |as well as )?[a-z])")
 _QUOTES = "\"“”'‘’"
@@ -29,21 +30,32 @@ def _clauses(text: str) -> list[str]:
     return parts if len(parts) > 1 else [text]
 
 
-def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None = None) -> str:
+Relevance = Callable[[list[str]], list[float]]  # clause texts -> closeness in meaning to the question (cosine)
+
+
+def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None = None,
+         relevance: Relevance | None = None, keep_lead: bool = False) -> str:
     """The sentence, or if longer than ``budget`` words, its best clause(s) in order, joined by "…".
 
     Clauses holding the kind of answer asked for (``wanted``: a date, a number, a name) come first, then
-    clauses sharing the most words with the question."""
+    clauses sharing the most words with the question and, given ``relevance``, closest to it in meaning
+    (which finds "failure tolerance and error correction" for "make room for mistakes"). ``keep_lead`` keeps
+    the opening clause first: a sentence that goes on from the one before starts with its point."""
     if words(text) <= budget:
         return text
     clauses = _clauses(text)
     if len(clauses) == 1:
         clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
-    def rank(i: int) -> tuple[int, int, int]:
+    close = relevance(clauses) if relevance is not None else [0.0] * len(clauses)
+
+    def rank(i: int) -> tuple[int, float, int]:
         lead = 1 if i == 0 else 0  # the opening clause usually carries the sentence's subject
-        return (-int(bool(wanted and wanted(clauses[i]))), -(len(terms & _stems(clauses[i])) + lead), i)
+        fit = len(terms & _stems(clauses[i])) + lead + W_CLAUSE_MEANING * close[i]
+        return (-int(bool(wanted and wanted(clauses[i]))), -fit, i)
 
     scored = sorted(range(len(clauses)), key=rank)
+    if keep_lead:
+        scored = [0, *[i for i in scored if i != 0]]
     keep: list[int] = []
     used = 0
     for i in scored:
@@ -78,18 +90,23 @@ def attributed(item: Evidence, text: str) -> str:
 
 
 def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
-                 wanted: Callable[[str], bool] | None = None) -> list[tuple[str, list[int]]]:
+                 wanted: Callable[[str], bool] | None = None,
+                 relevance: Relevance | None = None) -> list[tuple[str, list[int]]]:
     """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
-    terms = query_terms(question, expansions)
+    # Clauses are ranked by the question's own words: glossary expansions ("industrial" for "industry") would
+    # count one word several times. A Chinese question has no own words an English passage can share.
+    terms = query_terms(question, []) or query_terms(question, expansions)
     best = evidence[0]
-    first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted))
+    first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted, relevance))
     out = [(first, [1])]
     used = words(first)
+    follows = len(evidence) > 1 and needs_next(best, terms) and successor(best, evidence) is evidence[1]
     for n, item in enumerate(evidence[1:], start=2):
-        if item.score < 0.7 * best.score or used >= MAX_WORDS - 12:
+        carries = n == 2 and follows  # the best sentence is a lead-in; this one goes on with it
+        if (item.score < 0.7 * best.score and not carries) or used >= MAX_WORDS - 12:
             break
-        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used, wanted))
-        if used + words(extra) <= MAX_WORDS and (terms & _stems(item.text)) - (terms & _stems(best.text)):
+        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used, wanted, relevance, keep_lead=carries))
+        if used + words(extra) <= MAX_WORDS and (carries or (terms & _stems(item.text)) - (terms & _stems(best.text))):
             out.append((extra, [n]))
             used += words(extra)
     return out

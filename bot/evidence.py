@@ -64,12 +64,20 @@ class Evidence:
 
 def query_terms(question: str, expansions: list[str]) -> set[str]:
     """The question's content-word stems plus its glossary expansions. For a Chinese question only the Latin
-    words and the expansions count: its jieba words cannot match an English passage and would dilute the score."""
+    words and the expansions count: its jieba words cannot match an English passage and would dilute the score.
+
+    An expansion that only lengthens a word already asked ("Guangdong Province" for "Guangdong", "industrial"
+    for "industry") adds no new way of saying it, and would count the same idea twice: it is left out."""
     own = _stems(question)
     if re.search(r"[\u3400-\u9fff]", question):
         own = {t for t in own if not re.search(r"[\u3400-\u9fff]", t)}
-    terms = own | {s for e in expansions for s in _stems(e)}
-    return {t for t in terms if t not in _QUESTION_WORDS}
+    extra: set[str] = set()
+    for phrase in expansions:
+        stems = _stems(phrase)
+        if stems & own:
+            continue
+        extra |= {s for s in stems if not any(s[:6] == o[:6] for o in own)}
+    return {t for t in own | extra if t not in _QUESTION_WORDS}
 
 
 class SentenceVectors:
@@ -126,6 +134,11 @@ def _is_heading(text: str) -> bool:
     return text.rstrip().endswith(("?", "？")) and len(text.split()) <= 25
 
 
+def _is_fragment(text: str) -> bool:
+    """A by-line tail or label such as "(Yangcheng Evening News)": too short to state anything."""
+    return len(re.findall(r"\w+", text)) < 4 and not re.search(r"[\u3400-\u9fff]{4}", text)
+
+
 def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors,
           wanted: Callable[[str], bool] | None = None) -> list[Evidence]:
     """Score every candidate; return the non-heading ones, best first. ``wanted`` marks sentences that hold
@@ -137,11 +150,13 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
     bags = [_stems(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
     # a word found in few candidate sentences tells more than one found in all of them (local IDF)
     # (squared, so that words in most candidates count for little next to a rare, specific one such as "2035")
-    weight = {t: math.log((len(items) + 1) / (0.5 + sum(t in bag for bag in bags))) ** 2 for t in terms}
+    # A term no candidate uses cannot tell candidates apart; counting it would only shrink every score.
+    df = {t: sum(t in bag for bag in bags) for t in terms}
+    weight = {t: math.log((len(items) + 1) / (0.5 + n)) ** 2 for t, n in df.items() if n}
     total = sum(weight.values())
     for i, item in enumerate(items):
         item.meaning = float(meaning[i])
-        item.words = sum(weight[t] for t in terms & bags[i]) / total if total else 0.0
+        item.words = sum(weight.get(t, 0.0) for t in terms & bags[i]) / total if total else 0.0
         item.score = W_MEANING * item.meaning + W_WORDS * item.words + W_RANK / (1 + item.passage_rank)
         if wanted is not None and wanted(item.text):
             item.score += W_TYPE
@@ -151,11 +166,38 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
             if prev.score > nxt.score:
                 nxt.score = 0.5 * (prev.score + nxt.score) + 0.05
             nxt.after_heading = prev.text
-    return sorted((e for e in items if not _is_heading(e.text)), key=lambda e: -e.score)
+    return sorted((e for e in items if not _is_heading(e.text) and not _is_fragment(e.text)), key=lambda e: -e.score)
 
 
-def select(ranked: list[Evidence], n: int) -> list[Evidence]:
-    """The best ``n`` evidence sentences, without near-duplicates."""
+def restates(item: Evidence, terms: set[str]) -> bool:
+    """True if the sentence says little beyond the question's own words ("X said that the chain leader system
+    will be extended" for "how will the chain leader system be extended?"): the answer is in what follows."""
+    said_by = _stems(item.speaker.phrase()) if item.speaker else set()
+    return len(_stems(item.text) - terms - said_by - REPORTING) <= 2
+
+
+REPORTING = {"said", "say", "says", "noted", "added", "stated", "introduced", "emphasized", "promoted", "will"}
+
+
+def needs_next(item: Evidence, terms: set[str]) -> bool:
+    """A best sentence that restates the question, or is short (a lead-in such as "Zou Yongbing said that the
+    chain leader system will be promoted"), is read together with the sentence after it."""
+    return restates(item, terms) or len(re.findall(r"\w+", item.text)) < SHORT_WORDS
+
+
+SHORT_WORDS = 20
+
+
+def successor(item: Evidence, ranked: list[Evidence]) -> Evidence | None:
+    """The candidate sentence that directly follows ``item`` in its document, if it was retrieved."""
+    after = [e for e in ranked if e.doc_id == item.doc_id and e.start >= item.end]
+    nxt = min(after, key=lambda e: e.start, default=None)
+    return nxt if nxt is not None and nxt.start - item.end <= 4 else None
+
+
+def select(ranked: list[Evidence], n: int, terms: set[str] | None = None) -> list[Evidence]:
+    """The best ``n`` evidence sentences, without near-duplicates. When the best one only restates the
+    question or is a short lead-in (see :func:`needs_next`), the sentence after it comes second."""
     chosen: list[Evidence] = []
     for item in ranked:
         norm = re.sub(r"\W+", " ", item.text.lower()).strip()
@@ -164,4 +206,8 @@ def select(ranked: list[Evidence], n: int) -> list[Evidence]:
         chosen.append(item)
         if len(chosen) == n:
             break
+    if terms is not None and len(chosen) > 1 and needs_next(chosen[0], terms):
+        nxt = successor(chosen[0], ranked)
+        if nxt is not None:
+            chosen = [chosen[0], nxt, *[c for c in chosen[1:] if c is not nxt]][:n]
     return chosen

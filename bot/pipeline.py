@@ -182,7 +182,7 @@ class Pipeline:
         kind = answerable.answer_type(question)
         wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question))
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted)
-        chosen = evidence.select(ranked, self.settings.evidence_sentences)
+        chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         t = lap("evidence", t)
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         searched = self._searched(loaded.index, standalone, scope)
@@ -218,7 +218,10 @@ class Pipeline:
                 return
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-            sentences = compose.quote_answer(standalone, expansions, chosen, wanted)
+            def relevance(texts: list[str]) -> list[float]:
+                return [float(x) for x in self.sentence_vectors.get(texts) @ found.query_vector]
+
+            sentences = compose.quote_answer(standalone, expansions, chosen, wanted, relevance)
         lap("check", t)
         answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)
@@ -271,6 +274,9 @@ class Pipeline:
             return "not based on the best evidence"
         if kind != "open" and not answerable.has_type(kind, text, question):
             return f"missing the {kind} the question asks for"
+        said_by = set().union(*(ground._stems(e.speaker.phrase()) for e in chosen if e.speaker))
+        if len(ground._stems(text) - terms - said_by - evidence.REPORTING) <= 2:
+            return "only restating the question"
         best = ground._stems(chosen[0].text) - terms
         if best and len(best & ground._stems(text)) / len(best) < 0.4:
             return "leaving out most of the best evidence"
