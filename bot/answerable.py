@@ -15,13 +15,14 @@ from bot.evidence import Evidence
 from bot.ground import _names, _stems
 from bot.text import numbers
 
-AnswerType = str  # "money" | "number" | "date" | "person" | "place" | "org" | "open"
+AnswerType = str  # "money" | "duration" | "number" | "date" | "person" | "place" | "org" | "list" | "open"
 
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|earmark\w*|funding amount|how much (money|funding|capital)|"
                          r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount))\b", re.I)),
+    ("duration", re.compile(r"\b(how long|for how many (years|months|weeks|days))\b", re.I)),
     ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date|"
-                        r"how long|since when)\b", re.I)),
+                        r"since when)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
                           r"how large|how big)\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert|"
@@ -35,6 +36,7 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 ]
 _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"多少(钱|资金|元|亿)|金额|预算|拨款|资金规模")),
+    ("duration", re.compile(r"多久|多长时间|多少年")),
     ("date", re.compile(r"何时|什么时候|哪一?年|哪一?天|日期|几月|哪个月")),
     ("number", re.compile(r"多少|几个|几家|几项|数量")),
     ("person", re.compile(r"谁|哪位|什么人")),
@@ -48,6 +50,12 @@ _NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelv
 _NUMBER = re.compile(rf"(\d|\b{_NUMBER_WORDS}\b|[一二三四五六七八九十百千万亿两])", re.I)
 _MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
 _DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{_MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日)", re.I)
+_DURATION = re.compile(r"\b(for|over|within|after|nearly|almost|about)\s+(\d+|a|an|one|two|three|four|five|six|seven|"
+                       r"eight|nine|ten|several|many|a few)\s+(years?|months?|weeks?|days?|decades?)\b|"
+                       r"\b\d+\s*(years?|months?|weeks?|days?|decades?)\b|\bsince\b|(年|个月|天)(之久|以来)|多年", re.I)
+_SPEECH = re.compile(r"\b(say|said|says|tell|told|state|stated|explain|explained|introduce|introduced|emphasi[sz]e|"
+                     r"emphasi[sz]ed|note|noted|announce|announced|speak|spoke)\b|说|表示|介绍|指出|强调", re.I)
+_WHO_SAID = re.compile(r"\bwhat did (?:the )?(.+?) (?:say|tell|state|explain|announce|emphasi[sz]e|note)\b", re.I)
 _ROLE = re.compile(r"\b(director|deputy|minister|governor|mayor|leader|head|chief|inspector|secretary|chairman|"
                    r"official|reporters?|correspondent|spokes\w+)\b|厅长|处长|主任|局长|书记|省长|市长|巡视员", re.I)
 _ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|company|co\.|ltd|inc\.?|corporation|"
@@ -64,7 +72,41 @@ _TYPE_TERMS = {"yuan", "rmb", "budget", "earmark", "money", "fund", "funding", "
                "official", "number", "amount", "many", "much"}
 
 
+_CAPITALISED_PAIR = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
+_NOT_PERSON = {"department", "provincial", "province", "industry", "information", "technology", "science", "ministry",
+               "commission", "development", "reform", "group", "leading", "meeting", "new", "year", "evening", "news",
+               "press", "conference", "action", "plan", "division", "office", "bureau", "council", "committee",
+               "national", "state", "people", "city", "county", "district", "river", "delta", "the", "future",
+               "high", "level", "second", "first", "university", "institute", "company", "electronic", "planning"}
+
+
+def _person_named(text: str) -> bool:
+    """True if ``text`` names a person: two capitalised words, not at the start of the sentence, neither of
+    them a word of an institution's or a place's name ("Zou Yongbing", not "Planning Department")."""
+    for match in _CAPITALISED_PAIR.finditer(text):
+        if match.start() == 0 or {w.lower() for w in match.groups()} & _NOT_PERSON:
+            continue
+        return True
+    return bool(re.search(r"[\u3400-\u9fff]{2,3}(?:厅长|处长|主任|局长|书记|省长|市长|巡视员|同志)", text))
+
+
+_LIST = re.compile(r"\b(?:what|which) (?:are|were) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b|"
+                   r"\b(?:name|list) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b", re.I)
+_SMALL = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def list_size(question: str) -> int:
+    """N for "what are the N X?" (a question answered by an enumeration), else 0."""
+    match = _LIST.search(question)
+    if not match:
+        return 0
+    word = (match.group(1) or match.group(2)).lower()
+    return _SMALL.get(word) or int(word)
+
+
 def answer_type(question: str) -> AnswerType:
+    if list_size(question) >= 2:
+        return "list"
     table = _ZH_TYPES if re.search(r"[\u3400-\u9fff]", question) else _EN_TYPES
     for kind, pattern in table:
         if pattern.search(question):
@@ -80,9 +122,15 @@ def has_type(kind: AnswerType, text: str, question: str) -> bool:
         return counts(text, head) if head else bool(_NUMBER.search(text))
     if kind == "date":
         return bool(_DATE.search(text))
+    if kind == "list":  # an enumeration of N short items: "a, b, c, d(,) and e" or "a、b、c、d和e"
+        more = max(list_size(question) - 2, 1)
+        return bool(re.search(rf"(?:[^,;:.?!]{{1,80}}, ){{{more},}}[^,;:.?!]{{1,80}},? and ", text)
+                    or re.search(rf"(?:[^，、；。]{{1,20}}[，、]){{{more},}}[^，、；。]{{1,20}}(和|及|与)", text))
+    if kind == "duration":
+        return bool(_DURATION.search(text))
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
-            return bool(_names(text))
+            return _person_named(text)
         return bool(_names(text)) or bool(_ROLE.search(text))
     if kind == "place":
         return bool(_PLACE.search(text))
@@ -99,12 +147,22 @@ class Verdict:
     reason: str = ""
 
 
-_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?((?:[A-Za-z][\w-]* ?){1,6})|"
+_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?((?:[A-Za-z][\w-]* ?){1,7})|"
                    r"\bwhat (?:\w+ )??([A-Za-z][\w-]*) (?:value|amount|figure|size)\b", re.I)
 _HEAD_STOP = {"do", "does", "did", "is", "are", "was", "were", "will", "would", "can", "could", "should", "has",
               "have", "had", "be", "been", "in", "of", "for", "on", "at", "by", "to", "from", "with", "per", "that",
               "which", "who", "there", "it", "they", "we", "you", "he", "she"}
 _NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "total", "overall", "exact", "other"}
+
+
+def _phrase_head(text: str) -> str:
+    """The last word of the noun phrase that opens ``text`` ("strategic industrial clusters do ..." -> clusters)."""
+    phrase: list[str] = []
+    for word in re.findall(r"[A-Za-z][\w-]*", text)[:7]:
+        if word.lower() in _HEAD_STOP or (phrase and re.search(r"[a-z]ed$", word)):
+            break  # an auxiliary, a preposition or a past-tense verb ends the noun phrase
+        phrase.append(word.lower())
+    return phrase[-1] if phrase else ""
 
 
 def head_term(question: str) -> str:
@@ -113,15 +171,7 @@ def head_term(question: str) -> str:
     match = _HEAD.search(question)
     if not match:
         return ""
-    if match.group(1):
-        phrase: list[str] = []
-        for word in match.group(1).split():
-            if word.lower() in _HEAD_STOP or (phrase and re.search(r"[a-z]ed$", word)):
-                break  # an auxiliary, a preposition or a past-tense verb ends the noun phrase
-            phrase.append(word.lower())
-        word = phrase[-1] if phrase else ""
-    else:
-        word = (match.group(2) or "").lower()
+    word = _phrase_head(match.group(1)) if match.group(1) else (match.group(2) or "").lower()
     if not word or word in _NOT_HEADS:
         return ""
     return re.sub(r"(?<=[a-z])(es|s)$", "", word) if len(word) > 4 else word
@@ -136,6 +186,17 @@ def counts(text: str, head: str) -> bool:
     number = rf"(?:(?!(?:19|20)\d\d\b)\d[\d,.]*|{_NUMBER_WORDS})"  # a year is not a count
     return re.search(rf"\b{number}\b(?:[\s-]+[\w-]+){{0,5}}?[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])", text,
                      re.I) is not None
+
+
+def _unquoted_role(question: str, ranked: list[Evidence]) -> str:
+    """For "what did the X's spokesperson say ...": the role asked about if no quoted speaker holds it."""
+    match = _WHO_SAID.search(question)
+    if not match:
+        return ""
+    roles = {m.group(0).lower() for m in _ROLE.finditer(match.group(1))}
+    said_by = " ".join(e.speaker.phrase().lower() for e in ranked if e.speaker)
+    missing = sorted(r for r in roles if r not in said_by)
+    return ", ".join(missing)
 
 
 def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
@@ -156,8 +217,16 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     missing = asked_numbers - numbers(context)
     if missing:
         return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(missing))}")
+    role = _unquoted_role(question, ranked)
+    if role:
+        return Verdict(False, kind, f"no one the documents found quote is described as {role}")
     if kind == "open":
         return Verdict(True, kind)
+    if kind == "list":  # "what are the five X?": some sentence must enumerate, and name X
+        head = _phrase_head(question[_LIST.search(question).end():])  # type: ignore[union-attr]
+        if any(has_type(kind, e.text, question) and (not head or _mentions(e.support_text, head)) for e in ranked):
+            return Verdict(True, kind)
+        return Verdict(False, kind, "no passage lists what the question asks for")
     stems_of = [(_stems(e.support_text), e) for e in ranked]
     if kind in ("number", "money"):
         head = head_term(question)
@@ -172,11 +241,17 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
             if typed:
                 return Verdict(True, kind)
         return Verdict(False, kind, f"no passage gives a {kind} for this question")
+    if kind == "person" and not _SPEECH.search(question):
+        # "Which leader is in charge of X?": the person must be named in the sentence itself. Who *said* the
+        # sentence (its attribution) answers only questions about what was said.
+        typed_text = {id(e): e.text for e in ranked}
+    else:
+        typed_text = {id(e): e.support_text for e in ranked}
     subject = {t for t in terms if t not in _TYPE_TERMS and t not in _QUESTION_TERMS}
     df = {t: sum(1 for st, _ in stems_of if t in st) for t in subject}
     present = sorted((n, t) for t, n in df.items() if n > 0)
     key = {t for n, t in present if n == present[0][0]} if present else set()
     for st, item in stems_of:
-        if (not key or key & st) and has_type(kind, item.support_text, question):
+        if (not key or key & st) and has_type(kind, typed_text[id(item)], question):
             return Verdict(True, kind)
     return Verdict(False, kind, f"no passage gives a {kind} for this question")

@@ -150,10 +150,13 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
     bags = [_stems(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
     # a word found in few candidate sentences tells more than one found in all of them (local IDF)
     # (squared, so that words in most candidates count for little next to a rare, specific one such as "2035")
-    # A term no candidate uses cannot tell candidates apart; counting it would only shrink every score.
     df = {t: sum(t in bag for bag in bags) for t in terms}
     weight = {t: math.log((len(items) + 1) / (0.5 + n)) ** 2 for t, n in df.items() if n}
-    total = sum(weight.values())
+    # A term no candidate uses cannot tell them apart, but still counts in the total, as much as the rarest
+    # term that is used: otherwise a question whose only matching word is common ("province") would score a
+    # full match on every sentence holding that word.
+    rarest = math.log((len(items) + 1) / 1.5) ** 2
+    total = sum(weight.values()) + rarest * sum(1 for n in df.values() if not n)
     for i, item in enumerate(items):
         item.meaning = float(meaning[i])
         item.words = sum(weight.get(t, 0.0) for t in terms & bags[i]) / total if total else 0.0
