@@ -9,9 +9,10 @@ organisation. Open questions (why, how, what) need only relevant evidence.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.evidence import Evidence
+from bot.evidence import _QUESTION_WORDS, Evidence
 from bot.ground import _names, _stems
 from bot.text import numbers
 
@@ -114,12 +115,15 @@ def answer_type(question: str) -> AnswerType:
     return "open"
 
 
-def has_type(kind: AnswerType, text: str, question: str) -> bool:
+def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -> bool:
+    """Does ``text`` hold an answer of ``kind``? ``strict`` (for ranking evidence, not for refusing) also asks a
+    count to count the very thing asked about: "20 strategic industry clusters" for "how many strategic
+    industrial clusters", not "five major industrial clusters"."""
     if kind == "money":
         return bool(_MONEY.search(text))
     if kind == "number":
         head = head_term(question)
-        return counts(text, head) if head else bool(_NUMBER.search(text))
+        return counts(text, head, head_modifiers(question) if strict else ()) if head else bool(_NUMBER.search(text))
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "list":  # an enumeration of N short items: "a, b, c, d(,) and e" or "a、b、c、d和e"
@@ -181,11 +185,28 @@ def _mentions(text: str, head: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I) is not None
 
 
-def counts(text: str, head: str) -> bool:
-    """True if ``text`` puts a number before ``head`` ("20 strategic industry clusters", "five parks")."""
+def counts(text: str, head: str, modifiers: tuple[str, ...] = ()) -> bool:
+    """True if ``text`` puts a number before ``head`` ("20 strategic industry clusters", "five parks"); given
+    ``modifiers`` (the question's "strategic industrial"), the counted phrase must carry each of them."""
     number = rf"(?:(?!(?:19|20)\d\d\b)\d[\d,.]*|{_NUMBER_WORDS})"  # a year is not a count
-    return re.search(rf"\b{number}\b(?:[\s-]+[\w-]+){{0,5}}?[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])", text,
-                     re.I) is not None
+    for match in re.finditer(rf"\b{number}\b(?P<between>(?:[\s-]+[\w-]+){{0,5}}?)[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])",
+                             text, re.I):
+        between = {w.lower()[:6] for w in re.findall(r"[\w-]+", match.group("between"))}
+        if all(m[:6] in between for m in modifiers):
+            return True
+    return False
+
+
+def head_modifiers(question: str) -> tuple[str, ...]:
+    """The words before the head of a "how many X" phrase ("strategic", "industrial" in "how many strategic
+    industrial clusters"), without the ones that only qualify the count ("other", "more")."""
+    match = _HEAD.search(question)
+    if not match or not match.group(1):
+        return ()
+    words = re.findall(r"[A-Za-z][\w-]*", match.group(1))
+    head = _phrase_head(match.group(1))
+    phrase = [w.lower() for w in words[: [w.lower() for w in words].index(head)]] if head in (w.lower() for w in words) else []
+    return tuple(w for w in phrase if w not in _NOT_HEADS and w not in _HEAD_STOP and w != "and")
 
 
 def _unquoted_role(question: str, ranked: list[Evidence]) -> str:
@@ -197,6 +218,26 @@ def _unquoted_role(question: str, ranked: list[Evidence]) -> str:
     said_by = " ".join(e.speaker.phrase().lower() for e in ranked if e.speaker)
     missing = sorted(r for r in roles if r not in said_by)
     return ", ".join(missing)
+
+
+COVER = 0.75  # share of the question's own words (those the retrieved text uses) the answering passage must hold
+
+
+def _passage_cover(question: str, stems_of: list[tuple[set[str], Evidence]]) -> Callable[[Evidence], bool]:
+    """A test for typed answers: does the passage holding this sentence also hold the question's own words?
+
+    "Who won the women's singles in 2021?" is not answered by a passage naming the men's winner of 2021, even
+    if another retrieved passage mentions women's singles. Words no retrieved passage uses are ignored (a
+    paraphrase); for a Chinese question against English text there are no own words to check."""
+    own = {t for t in _stems(question) if t not in _TYPE_TERMS and t not in _QUESTION_TERMS
+           and t not in _QUESTION_WORDS and not re.search(r"[\u3400-\u9fff]", t)}
+    by_chunk: dict[str, set[str]] = {}
+    for stems, item in stems_of:
+        by_chunk.setdefault(item.chunk_id, set()).update(stems)
+    present = own & set().union(*by_chunk.values()) if by_chunk else set()
+    if not present:
+        return lambda item: True
+    return lambda item: len(present & by_chunk[item.chunk_id]) >= COVER * len(present) - 1e-9
 
 
 def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
@@ -228,6 +269,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
             return Verdict(True, kind)
         return Verdict(False, kind, "no passage lists what the question asks for")
     stems_of = [(_stems(e.support_text), e) for e in ranked]
+    covered = _passage_cover(question, stems_of)
     if kind in ("number", "money"):
         head = head_term(question)
         if head and not any(_mentions(e.support_text, head) for e in ranked):
@@ -238,7 +280,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
                 typed = has_type(kind, item.text, question) and (not head or _mentions(item.text, head))
             else:
                 typed = counts(item.text, head) if head else bool(found) or bool(_NUMBER_WORD.search(item.text))
-            if typed:
+            if typed and covered(item):
                 return Verdict(True, kind)
         return Verdict(False, kind, f"no passage gives a {kind} for this question")
     if kind == "person" and not _SPEECH.search(question):
@@ -252,6 +294,6 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     present = sorted((n, t) for t, n in df.items() if n > 0)
     key = {t for n, t in present if n == present[0][0]} if present else set()
     for st, item in stems_of:
-        if (not key or key & st) and has_type(kind, typed_text[id(item)], question):
+        if (not key or key & st) and has_type(kind, typed_text[id(item)], question) and covered(item):
             return Verdict(True, kind)
     return Verdict(False, kind, f"no passage gives a {kind} for this question")

@@ -180,7 +180,7 @@ class Pipeline:
         for item in items:
             self._attach_source(loaded, item)
         kind = answerable.answer_type(question)
-        wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question))
+        wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question, strict=True))
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted)
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         t = lap("evidence", t)

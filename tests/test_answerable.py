@@ -1,0 +1,103 @@
+"""What kind of answer a question asks for, and when retrieved text holds one (bot.answerable, bot.evidence)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import answerable
+from bot.evidence import Evidence, needs_next, query_terms, restates, successor
+from bot.speakers import Speaker
+
+
+def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | None = None) -> Evidence:
+    return Evidence("doc", "Doc", "doc.txt", chunk, 0, start, start + len(text), text, 0, speaker=speaker)
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How long has he held that post?", "duration"),
+    ("新闻发布会是在哪一天举行的？", "date"),
+    ("Which reporters wrote the story?", "person"),
+    ("Which municipalities power the supply chain?", "place"),
+    ("Which region is the core of the pattern?", "place"),
+    ("What are the five future industry clusters?", "list"),
+    ("What are the 2030 goals of the clusters?", "open"),  # a year is not a list size
+    ("Why were these five industries chosen?", "open"),
+])
+def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str) -> None:
+    assert answerable.answer_type(question) == kind
+
+
+@pytest.mark.parametrize(("question", "head"), [
+    ("How many strategic industrial clusters do the future industries build on?", "cluster"),
+    ("How many other ministries issued the opinions?", "ministri"),
+    ("How many parks will be built?", "park"),
+    ("How much money is there?", ""),
+])
+def test_how_many_counts_the_head_of_its_noun_phrase(question: str, head: str) -> None:
+    assert answerable.head_term(question) == head
+
+
+def test_a_count_must_count_the_thing_asked_about_and_a_year_is_not_a_count() -> None:
+    assert answerable.counts("fully connecting 20 strategic industry clusters", "cluster")
+    assert answerable.counts("create five future industrial science and technology parks", "park")
+    assert not answerable.counts("In 2030 the clusters will grow", "cluster")
+    modifiers = answerable.head_modifiers("How many strategic industrial clusters are there?")
+    assert answerable.counts("the 20 strategic industry clusters", "cluster", modifiers)
+    assert not answerable.counts("these five major industrial clusters", "cluster", modifiers)
+
+
+def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
+    q = "How long has he held that post?"
+    assert not answerable.has_type("duration", "He said that in May last year the group was set up.", q)
+    assert answerable.has_type("duration", "He has held the post for three years.", q)
+
+
+def test_by_name_needs_a_persons_name_not_a_capitalised_word_or_an_institution() -> None:
+    q = "Which provincial leader, by name, is in charge of the cluster?"
+    assert not answerable.has_type("person", "Each cluster will have a designated provincial leader to "
+                                             "cultivate qualified High-growth start-ups.", q)
+    assert not answerable.has_type("person", "It was set up by the Planning Department of the province.", q)
+    assert answerable.has_type("person", "The cluster is led by vice governor Wang Xiaoming this year.", q)
+
+
+def test_a_list_question_needs_an_enumeration_of_that_many_items() -> None:
+    q = "What are the five future industry clusters?"
+    assert answerable.has_type("list", "the electronic information cluster, the intelligent equipment cluster, "
+                                       "the life and health cluster, the materials cluster, and the green cluster", q)
+    assert not answerable.has_type("list", "On February 29, in response to questions, the department held a "
+                                           "press conference.", q)
+
+
+def test_what_did_the_x_say_is_refused_when_no_quoted_speaker_is_an_x() -> None:
+    quoted = _sentence("Future industries are forward-looking.", speaker=Speaker("Wu Dongwen", "deputy director"))
+    q = "What did the commission's spokesperson say at the press conference?"
+    verdict = answerable.judge(q, query_terms(q, []), [quoted], [quoted], 0.0, 0.0)
+    assert not verdict.answerable and "spokesperson" in verdict.reason
+    q2 = "What did the deputy director say about future industries?"
+    assert answerable.judge(q2, query_terms(q2, []), [quoted], [quoted], 0.0, 0.0).answerable
+
+
+def test_a_typed_answer_must_sit_in_a_passage_that_holds_the_questions_own_words() -> None:
+    q = "Who won the women's singles title in 2021?"
+    men = _sentence("Novak Djokovic won the men's singles in 2021.", chunk="a")
+    women = _sentence("In women's singles, the 2019 title went to Simona Halep.", chunk="b")
+    assert not answerable.judge(q, query_terms(q, []), [men, women], [men, women], 0.0, 0.0).answerable
+    right = _sentence("Ashleigh Barty won the women's singles title in 2021.", chunk="c")
+    assert answerable.judge(q, query_terms(q, []), [right, men], [right, men, women], 0.0, 0.0).answerable
+
+
+def test_a_lead_in_that_restates_the_question_brings_the_sentence_after_it() -> None:
+    terms = query_terms("How will the chain leader system be extended to future industries?", [])
+    lead = _sentence('Zou Yongbing said that the "chain leader system" will be extended to future industries.')
+    nxt = _sentence("Each cluster will have a designated provincial leader.", start=lead.end + 1)
+    far = _sentence("Something else entirely.", start=nxt.end + 50)
+    assert restates(lead, terms) and needs_next(lead, terms)
+    assert successor(lead, [far, nxt]) is nxt
+    assert successor(nxt, [far]) is None
+
+
+def test_glossary_expansions_that_only_lengthen_an_asked_word_are_not_extra_terms() -> None:
+    terms = query_terms("What is expected of Guangdong by 2035?", ["Guangdong Province", "广东"])
+    assert "province" not in terms and "2035" in terms
+    zh = query_terms("广东的目标是什么？", ["Guangdong Province"])
+    assert {"guangdong", "province"} <= zh
