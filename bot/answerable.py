@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.evidence import _QUESTION_WORDS, Evidence
-from bot.ground import _names, _stems
+from bot.evidence import _QUESTION_WORDS, Evidence, terms_of
+from bot.ground import _names
 from bot.text import numbers
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "person" | "place" | "org" | "list" | "open"
@@ -228,9 +228,9 @@ def _passage_cover(question: str, stems_of: list[tuple[set[str], Evidence]]) -> 
 
     "Who won the women's singles in 2021?" is not answered by a passage naming the men's winner of 2021, even
     if another retrieved passage mentions women's singles. Words no retrieved passage uses are ignored (a
-    paraphrase); for a Chinese question against English text there are no own words to check."""
-    own = {t for t in _stems(question) if t not in _TYPE_TERMS and t not in _QUESTION_TERMS
-           and t not in _QUESTION_WORDS and not re.search(r"[\u3400-\u9fff]", t)}
+    paraphrase), and so are a Chinese question's words over English text."""
+    own = {t for t in terms_of(question) if t not in _TYPE_TERMS and t not in _QUESTION_TERMS
+           and t not in _QUESTION_WORDS}
     by_chunk: dict[str, set[str]] = {}
     for stems, item in stems_of:
         by_chunk.setdefault(item.chunk_id, set()).update(stems)
@@ -268,7 +268,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
         if any(has_type(kind, e.text, question) and (not head or _mentions(e.support_text, head)) for e in ranked):
             return Verdict(True, kind)
         return Verdict(False, kind, "no passage lists what the question asks for")
-    stems_of = [(_stems(e.support_text), e) for e in ranked]
+    stems_of = [(terms_of(e.support_text), e) for e in ranked]
     covered = _passage_cover(question, stems_of)
     if kind in ("number", "money"):
         head = head_term(question)

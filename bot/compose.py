@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.evidence import Evidence, needs_next, query_terms, successor
+from bot.evidence import Evidence, needs_next, query_terms, successor, terms_of
 from bot.ground import _stems
 
 MAX_WORDS = 60
@@ -93,9 +93,11 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
                  wanted: Callable[[str], bool] | None = None,
                  relevance: Relevance | None = None) -> list[tuple[str, list[int]]]:
     """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
-    # Clauses are ranked by the question's own words: glossary expansions ("industrial" for "industry") would
-    # count one word several times. A Chinese question has no own words an English passage can share.
-    terms = query_terms(question, []) or query_terms(question, expansions)
+    # Clauses are ranked by the question's own words that the evidence uses: glossary expansions ("industrial"
+    # for "industry") would count one word several times. A Chinese question over English text shares no own
+    # words with it: then its expansions are what it has.
+    used_words = set().union(*(terms_of(e.text) for e in evidence))
+    terms = (query_terms(question, []) & used_words) or query_terms(question, expansions)
     best = evidence[0]
     first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted, relevance))
     out = [(first, [1])]

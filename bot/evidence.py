@@ -21,7 +21,7 @@ from langchain_core.embeddings import Embeddings
 from bot.ground import _stems
 from bot.retrieve import Passage
 from bot.speakers import Speaker
-from bot.text import sentence_spans
+from bot.text import content_words, sentence_spans
 
 W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.2
 _QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
@@ -62,18 +62,23 @@ class Evidence:
         return f"[{n}]{who} {self.text}"
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def terms_of(text: str) -> set[str]:
+    """Content-word stems of the Latin text and the jieba words (two characters or more) of the Chinese."""
+    return _stems(text) | {w for w in content_words(text) if _CJK.search(w) and len(w) >= 2}
+
+
 def query_terms(question: str, expansions: list[str]) -> set[str]:
-    """The question's content-word stems plus its glossary expansions. For a Chinese question only the Latin
-    words and the expansions count: its jieba words cannot match an English passage and would dilute the score.
+    """The question's content-word stems (and Chinese words) plus its glossary expansions.
 
     An expansion that only lengthens a word already asked ("Guangdong Province" for "Guangdong", "industrial"
     for "industry") adds no new way of saying it, and would count the same idea twice: it is left out."""
-    own = _stems(question)
-    if re.search(r"[\u3400-\u9fff]", question):
-        own = {t for t in own if not re.search(r"[\u3400-\u9fff]", t)}
+    own = terms_of(question)
     extra: set[str] = set()
     for phrase in expansions:
-        stems = _stems(phrase)
+        stems = terms_of(phrase)
         if stems & own:
             continue
         extra |= {s for s in stems if not any(s[:6] == o[:6] for o in own)}
@@ -131,7 +136,14 @@ def _merge_speech_tails(text: str, spans: list[tuple[int, int]]) -> list[tuple[i
 
 
 def _is_heading(text: str) -> bool:
-    return text.rstrip().endswith(("?", "？")) and len(text.split()) <= 25
+    """A question heading ("Why were these five industries chosen?") or a short label line without an end
+    mark ("三、提前部署复产复工安全生产工作", "北京市市场监督管理局"): it names what follows, it does not state it."""
+    body = text.strip()
+    if body.endswith(("?", "？")):
+        return len(body.split()) <= 25
+    if re.search(r"[。！？.!;；:：\"”」』)）]$", body):
+        return False
+    return len(re.findall(r"[\u3400-\u9fff]", body)) <= 30 and len(re.findall(r"[A-Za-z]+", body)) <= 12
 
 
 def _is_fragment(text: str) -> bool:
@@ -147,7 +159,7 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
         return []
     mat = vectors.get([e.text for e in items])
     meaning = mat @ question_vec
-    bags = [_stems(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
+    bags = [terms_of(f"{e.after_heading} {e.text} {e.speaker.phrase() if e.speaker else ''}") for e in items]
     # a word found in few candidate sentences tells more than one found in all of them (local IDF)
     # (squared, so that words in most candidates count for little next to a rare, specific one such as "2035")
     df = {t: sum(t in bag for bag in bags) for t in terms}
@@ -156,7 +168,8 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
     # term that is used: otherwise a question whose only matching word is common ("province") would score a
     # full match on every sentence holding that word.
     rarest = math.log((len(items) + 1) / 1.5) ** 2
-    total = sum(weight.values()) + rarest * sum(1 for n in df.values() if not n)
+    # (Chinese words of a question over English text are the exception: the glossary carries those across.)
+    total = sum(weight.values()) + rarest * sum(1 for t, n in df.items() if not n and not _CJK.search(t))
     for i, item in enumerate(items):
         item.meaning = float(meaning[i])
         item.words = sum(weight.get(t, 0.0) for t in terms & bags[i]) / total if total else 0.0

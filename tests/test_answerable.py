@@ -101,3 +101,21 @@ def test_glossary_expansions_that_only_lengthen_an_asked_word_are_not_extra_term
     assert "province" not in terms and "2035" in terms
     zh = query_terms("广东的目标是什么？", ["Guangdong Province"])
     assert {"guangdong", "province"} <= zh
+
+
+def test_chinese_questions_score_chinese_passages_by_their_words() -> None:
+    from bot.evidence import score
+
+    class Flat:
+        def get(self, texts: list[str]):  # type: ignore[no-untyped-def]
+            import numpy as np
+            return np.ones((len(texts), 3), np.float32) / 3 ** 0.5
+
+    import numpy as np
+    q = "北京市对展会项目有何支持政策？"
+    label = _sentence("北京市市场监督管理局", start=0)
+    answer = _sentence("对因疫情影响暂停举办的展会项目，北京市给予场租补贴支持。", start=20)
+    other = _sentence("上海市发布了复工复产的指导意见。", start=80)
+    ranked = score(np.ones(3, np.float32) / 3 ** 0.5, query_terms(q, []), [label, answer, other], Flat())  # type: ignore[arg-type]
+    assert ranked[0] is answer  # by its words, since meaning is flat here
+    assert label not in ranked  # a label line heads what follows; it is not evidence itself
