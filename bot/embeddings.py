@@ -78,10 +78,11 @@ class MiniLMEmbeddings(Embeddings):
         return self.embed_array([text])[0].tolist()
 
 
-def build_embeddings(batch_size: int = 32, backend: str = "sentence-transformers") -> Embeddings:
-    """The embedding function named by the settings. (The faster ONNX route lives in ``bot.embeddings_onnx``.)"""
-    if backend == "onnx":
+def build_embeddings(batch_size: int = 32, backend: str = "onnx-exact") -> Embeddings:
+    """The embedding function named by the settings: MiniLM through onnxruntime, fp32 (``onnx-exact``, the
+    default: the torch vectors without importing torch) or int8 (``onnx``), or through sentence-transformers."""
+    if backend in ("onnx", "onnx-exact"):
         from bot.embeddings_onnx import OnnxMiniLMEmbeddings
 
-        return OnnxMiniLMEmbeddings(batch_size=batch_size)
+        return OnnxMiniLMEmbeddings(batch_size=batch_size, quantized=backend == "onnx")
     return MiniLMEmbeddings(batch_size=batch_size)

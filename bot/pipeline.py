@@ -194,9 +194,17 @@ class Pipeline:
                                trace=trace, question=question))
             return
 
+        def relevance(texts: list[str]) -> list[float]:
+            return [float(x) for x in self.sentence_vectors.get(texts) @ found.query_vector]
+
+        # The model reads each sentence cut to its best clauses: prompt reading sets the time to first token.
+        # The grounding check still holds the draft to the whole sentences.
+        own = evidence.query_terms(standalone, [])
+        shown = [compose.trim(e.text, own or terms, self.settings.prompt_evidence_words, wanted, relevance)
+                 for e in chosen]
         draft = ""
         try:
-            draft = yield from self._compose(question, chosen, trace, started)
+            draft = yield from self._compose(question, chosen, shown, trace, started)
         except ModelError as exc:
             log.warning("model unavailable, answering with quoted evidence: %s", exc)
             trace.fallback = f"model unavailable ({exc}); quoted evidence instead"
@@ -218,20 +226,17 @@ class Pipeline:
                 return
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-            def relevance(texts: list[str]) -> list[float]:
-                return [float(x) for x in self.sentence_vectors.get(texts) @ found.query_vector]
-
             sentences = compose.quote_answer(standalone, expansions, chosen, wanted, relevance)
         lap("check", t)
         answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)
         yield Final(answer)
 
-    def _compose(self, question: str, chosen: list[evidence.Evidence], trace: Trace,
+    def _compose(self, question: str, chosen: list[evidence.Evidence], shown: list[str], trace: Trace,
                  started: float) -> Generator[Event, None, str]:
-        """Stream the model's draft from the numbered evidence; returns the draft text."""
+        """Stream the model's draft from the numbered evidence (``shown``: the text of each); returns the draft."""
         tag = f"EVIDENCE-{secrets.token_hex(4)}"
-        lines = [e.prompt_line(i) for i, e in enumerate(chosen, start=1)]
+        lines = [e.prompt_line(i, text) for i, (e, text) in enumerate(zip(chosen, shown, strict=True), start=1)]
         budget = self.settings.n_ctx - self.settings.max_answer_tokens - 8
         while True:
             messages = self.prompt.render(tag=tag, evidence="\n".join(lines), question=question)

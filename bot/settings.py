@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped with a warning.")
 
     # --- embeddings and vector store ----------------------------------------------------------------
-    embedding_backend: Literal["onnx", "sentence-transformers"] = Field(
-        "sentence-transformers", description="How MiniLM is run: sentence-transformers (torch) or onnx (int8)."
-    )
+    embedding_backend: Literal["onnx-exact", "onnx", "sentence-transformers"] = Field(
+        "onnx-exact", description="How MiniLM is run: onnx-exact (onnxruntime, fp32: the sentence-transformers "
+                                  "vectors without loading torch), onnx (int8, faster, slightly different "
+                                  "vectors) or sentence-transformers (torch).")
     embedding_batch: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
     chroma_mode: Literal["persistent", "http"] = Field(
         "persistent", description="persistent = embedded in index_dir; http = a `chroma run` server."
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(96, ge=8, le=2048, description="Most tokens the model may write.")
     temperature: float = Field(0.0, ge=0, le=2)
     evidence_sentences: int = Field(3, ge=1, le=12, description="Evidence sentences given to the model.")
+    prompt_evidence_words: int = Field(
+        40, ge=10, le=400,
+        description="Longest evidence sentence in the prompt, in words; a longer one is cut to its best clauses "
+                    "(prompt reading sets the time to first token).")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."

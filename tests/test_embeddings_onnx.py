@@ -64,3 +64,23 @@ def test_the_built_model_is_cached_by_weights_hash_and_reused(onnx_embeddings, t
     stamp = first.stat().st_mtime_ns
     assert cached_onnx_model() == first and first.stat().st_mtime_ns == stamp
     assert first.parent.name.endswith("-int8pc") and first.stat().st_size < 40_000_000  # int8, not fp32
+
+
+def test_the_default_fp32_route_gives_sentence_transformers_vectors_without_torch() -> None:
+    """onnx-exact shares the index (model_id) with sentence-transformers because its vectors are the same."""
+    import subprocess
+    import sys
+
+    from bot.embeddings import MiniLMEmbeddings, build_embeddings
+    from bot.settings import Settings
+
+    assert Settings().embedding_backend == "onnx-exact"
+    exact, torch_route = build_embeddings(backend="onnx-exact"), MiniLMEmbeddings()
+    texts = [*_seed_sentences(8), "Why were these five industries chosen?", "文生视频"]
+    cosine = (exact.embed_array(texts) * torch_route.embed_array(texts)).sum(axis=1)  # type: ignore[attr-defined]
+    assert cosine.min() > 0.99999
+    assert exact.model_id == torch_route.model_id  # type: ignore[attr-defined]
+    code = ("import sys; from bot.embeddings import build_embeddings; e = build_embeddings(); e.embed_query('x'); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -178,3 +178,17 @@ def test_cli_ask_json_prints_the_answer_contract(seed_settings) -> None:  # type
                               "How many yuan has the province earmarked for the five clusters?", "--json"],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=True)
     assert json.loads(refused.stdout)["status"] == "refused"
+
+
+def test_the_prompt_shows_long_evidence_cut_to_its_best_clauses(seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    """Prompt reading sets the time to first token: a long sentence reaches the model as its best clauses."""
+    model = ScriptedModel("")
+    pipeline = build_pipeline(seed_settings, model=model, embeddings=embeddings)
+    pipeline.answer("What is expected of Guangdong's future industry clusters by 2035?")
+    user = model.prompts[0][-1]["content"]
+    lines = [line for line in user.splitlines() if line.startswith("[")]
+    assert lines and any("by 2035" in line for line in lines)
+    limit = seed_settings.prompt_evidence_words
+    for line in lines:  # number, speaker and "…" marks aside, no more words than the limit
+        body = line.split(") ", 1)[-1] if " said) " in line else line.split("] ", 1)[-1]
+        assert len(body.replace("…", " ").split()) <= limit + 2, line
