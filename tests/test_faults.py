@@ -315,7 +315,7 @@ def test_a_server_killed_mid_answer_answers_the_event_once_after_restart_and_lea
         llm.stop()
     logs = log1.read_text(errors="replace") + log2.read_text(errors="replace")
     said = "\n".join(responses)
-    system_prompt = (REPO / "prompts" / "answer.v1.yaml").read_text().split("system: |")[1].split("user: |")[0]
+    system_prompt = (REPO / "prompts" / "answer.v2.yaml").read_text().split("system: |")[1].split("user: |")[0]
     for secret in SECRETS.values():
         assert secret not in said and secret not in logs, "a secret leaked"
     for line in (ln.strip() for ln in system_prompt.splitlines() if len(ln.strip()) > 20):

@@ -114,7 +114,7 @@ def test_stream_yields_progress_tokens_then_one_final(seed_settings, embeddings)
     assert any(isinstance(e, Token) for e in events)
     assert isinstance(events[-1], Final) and sum(isinstance(e, Final) for e in events) == 1
     trace = events[-1].answer.trace  # type: ignore[union-attr]
-    assert trace.prompt_id == "answer.v1" and len(trace.prompt_hash) == 12 and trace.index_hash
+    assert trace.prompt_id == "answer.v2" and len(trace.prompt_hash) == 12 and trace.index_hash
     assert {"retrieve", "evidence", "generate", "total"} <= set(trace.timings) and trace.candidates
 
 
