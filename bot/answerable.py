@@ -92,6 +92,7 @@ def _person_named(text: str) -> bool:
 
 
 _LIST = re.compile(r"\b(?:what|which) (?:are|were) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b|"
+                   r"\b(?:which|what) (two|three|four|five|six|seven|eight|nine|ten)\b|"
                    r"\b(?:name|list) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b", re.I)
 _SMALL = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 
@@ -101,7 +102,7 @@ def list_size(question: str) -> int:
     match = _LIST.search(question)
     if not match:
         return 0
-    word = (match.group(1) or match.group(2)).lower()
+    word = next(g for g in match.groups() if g).lower()
     return _SMALL.get(word) or int(word)
 
 
@@ -126,8 +127,14 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         return counts(text, head, head_modifiers(question) if strict else ()) if head else bool(_NUMBER.search(text))
     if kind == "date":
         return bool(_DATE.search(text))
-    if kind == "list":  # an enumeration of N short items: "a, b, c, d(,) and e" or "a、b、c、d和e"
-        more = max(list_size(question) - 2, 1)
+    if kind == "list":  # N things named: "X department and Y department", or "a, b, c, d(,) and e", "a、b、c、d和e"
+        size = list_size(question)
+        match = _LIST.search(question)
+        head = _singular(_phrase_head(question[match.end():])) if match else ""
+        if head and _mentions(text, head):
+            return len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) >= size or bool(
+                re.search(rf"{re.escape(head)}(?:e?s)?\b[^.;:]*(,| and )", text, re.I) and size > 2)
+        more = max(size - 2, 0)
         return bool(re.search(rf"(?:[^,;:.?!]{{1,80}}, ){{{more},}}[^,;:.?!]{{1,80}},? and ", text)
                     or re.search(rf"(?:[^，、；。]{{1,20}}[，、]){{{more},}}[^，、；。]{{1,20}}(和|及|与)", text))
     if kind == "duration":
@@ -178,6 +185,10 @@ def head_term(question: str) -> str:
     word = _phrase_head(match.group(1)) if match.group(1) else (match.group(2) or "").lower()
     if not word or word in _NOT_HEADS:
         return ""
+    return _singular(word)
+
+
+def _singular(word: str) -> str:
     return re.sub(r"(?<=[a-z])(es|s)$", "", word) if len(word) > 4 else word
 
 
@@ -264,7 +275,9 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     if kind == "open":
         return Verdict(True, kind)
     if kind == "list":  # "what are the five X?": some sentence must enumerate, and name X
-        head = _phrase_head(question[_LIST.search(question).end():])  # type: ignore[union-attr]
+        head = _singular(_phrase_head(question[_LIST.search(question).end():]))  # type: ignore[union-attr]
+        if not any(_mentions(e.support_text, head) for e in ranked):
+            head = ""  # a generic word ("bodies") the text never uses: the enumeration is enough
         if any(has_type(kind, e.text, question) and (not head or _mentions(e.support_text, head)) for e in ranked):
             return Verdict(True, kind)
         return Verdict(False, kind, "no passage lists what the question asks for")

@@ -68,6 +68,15 @@ def test_a_list_question_needs_an_enumeration_of_that_many_items() -> None:
                                            "press conference.", q)
 
 
+def test_which_two_departments_needs_two_departments_named() -> None:
+    q = 'Which two provincial departments explained the "operational map"?'
+    assert answerable.answer_type(q) == "list"
+    assert answerable.has_type("list", "The Provincial Department of Industry and Information Technology and the "
+                                       "Provincial Department of Science and Technology explain the map", q)
+    assert not answerable.has_type("list", "The Provincial Department of Industry and Information Technology "
+                                           "explained the map", q)
+
+
 def test_what_did_the_x_say_is_refused_when_no_quoted_speaker_is_an_x() -> None:
     quoted = _sentence("Future industries are forward-looking.", speaker=Speaker("Wu Dongwen", "deputy director"))
     q = "What did the commission's spokesperson say at the press conference?"
