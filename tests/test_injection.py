@@ -100,7 +100,9 @@ def test_the_evidence_fence_is_random_per_request_and_the_system_part_holds_no_d
         tag = re.search(r"EVIDENCE-[0-9a-f]{8}", user)
         assert tag is not None
         tags.append(tag.group(0))
-        assert user.count(tag.group(0)) >= 3, "the evidence is opened and closed by the tag"
+        lines = user.splitlines()
+        assert lines[0] == tag.group(0) and lines.count(tag.group(0)) == 2, "the evidence is opened and closed by the tag"
+        assert lines[lines.index(tag.group(0), 1) + 1].startswith("Question:"), "the question comes after the fence"
         assert "3 billion" not in system and "future industries fund" not in system
     assert tags[0] != tags[1]
     assert "EVIDENCE-00000000" not in tags
