@@ -89,15 +89,19 @@ def attributed(item: Evidence, text: str) -> str:
     return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
 
 
+def clause_terms(question: str, expansions: list[str], evidence: list[Evidence]) -> set[str]:
+    """The words clauses are ranked by: the question's own words that the evidence uses. Glossary expansions
+    ("industrial" for "industry") would count one word several times; but a Chinese question over English text
+    shares no own words with it, and then its expansions are what it has."""
+    used_words = set().union(*(terms_of(e.text) for e in evidence))
+    return (query_terms(question, []) & used_words) or query_terms(question, expansions)
+
+
 def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
                  wanted: Callable[[str], bool] | None = None,
                  relevance: Relevance | None = None) -> list[tuple[str, list[int]]]:
     """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
-    # Clauses are ranked by the question's own words that the evidence uses: glossary expansions ("industrial"
-    # for "industry") would count one word several times. A Chinese question over English text shares no own
-    # words with it: then its expansions are what it has.
-    used_words = set().union(*(terms_of(e.text) for e in evidence))
-    terms = (query_terms(question, []) & used_words) or query_terms(question, expansions)
+    terms = clause_terms(question, expansions, evidence)
     best = evidence[0]
     first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted, relevance))
     out = [(first, [1])]

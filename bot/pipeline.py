@@ -199,9 +199,8 @@ class Pipeline:
 
         # The model reads each sentence cut to its best clauses: prompt reading sets the time to first token.
         # The grounding check still holds the draft to the whole sentences.
-        own = evidence.query_terms(standalone, [])
-        shown = [compose.trim(e.text, own or terms, self.settings.prompt_evidence_words, wanted, relevance)
-                 for e in chosen]
+        cut_by = compose.clause_terms(standalone, expansions, chosen)
+        shown = [compose.trim(e.text, cut_by, self.settings.prompt_evidence_words, wanted, relevance) for e in chosen]
         draft = ""
         try:
             draft = yield from self._compose(question, chosen, shown, trace, started)
