@@ -262,6 +262,12 @@ class LlamaCppModel:
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._prompt_tokens(messages)[0])
 
+    def prime(self, messages: list[Message]) -> None:
+        """Read ``messages`` into the KV cache (one token is generated and dropped), so the next prompt that
+        starts the same way (the fixed system part) evaluates only what follows it."""
+        for _ in self.stream_chat(messages, max_tokens=1):
+            pass
+
     def stream_chat(
         self,
         messages: list[Message],

@@ -200,6 +200,13 @@ class ModelQueue:
     def warm_up(self) -> None:
         self.model.warm_up()
 
+    def prime(self, messages: list[Message]) -> None:
+        """The model's ``prime`` (read a fixed prompt prefix into its KV cache), in turn like a generation."""
+        prime = getattr(self.model, "prime", None)
+        if prime is not None:
+            with self.slot():
+                prime(messages)
+
     def health(self) -> dict[str, Any]:
         out = dict(self.model.health())
         with self._cond:

@@ -40,9 +40,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
 
     def warm_up() -> None:
         try:
-            pipeline.embeddings.warm_up() if hasattr(pipeline.embeddings, "warm_up") else None
-            pipeline.model.warm_up()
-            pipeline.sentence_vectors.get(["warm up"])
+            pipeline.warm_up()
         except PolicyBotError as exc:
             status["warm_up_error"] = str(exc)
             log.error("warm-up failed: %s", exc)
