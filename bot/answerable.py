@@ -131,11 +131,16 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         size = list_size(question)
         match = _LIST.search(question)
         head = _singular(_phrase_head(question[match.end():])) if match else ""
-        if head and _mentions(text, head):
-            return len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) >= size or bool(
-                re.search(rf"{re.escape(head)}(?:e?s)?\b[^.;:]*(,| and )", text, re.I) and size > 2)
+        # "the electronic information cluster, ..., the green cluster": the head once per item
+        named = len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) if head else 0
+        if named >= size:
+            return True
+        # or a run of short items: "a, b, c, d(,) and e" (not clauses: "in Guangdong, on February 29, in ...");
+        # "X and Y" alone is any sentence with an "and", so two things named need the head twice (above)
         more = max(size - 2, 0)
-        return bool(re.search(rf"(?:[^,;:.?!]{{1,80}}, ){{{more},}}[^,;:.?!]{{1,80}},? and ", text)
+        if named and size <= 2:
+            return False
+        return bool(re.search(rf"(?:[^,;:.?!]{{1,60}}, ){{{more},}}[^,;:.?!]{{1,60}},? and ", text)
                     or re.search(rf"(?:[^，、；。]{{1,20}}[，、]){{{more},}}[^，、；。]{{1,20}}(和|及|与)", text))
     if kind == "duration":
         return bool(_DURATION.search(text))
@@ -149,6 +154,30 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
         return bool((_COMPANY if wants_company else _ORG).search(text))
     return True
+
+
+def names_head(kind: AnswerType, text: str, question: str) -> bool:
+    """Does ``text`` answer in terms of the very thing asked about: the count carries the question's noun and its
+    modifiers ("20 strategic industry clusters" for "how many strategic industrial clusters"), or the list names
+    that noun once per item ("the electronic information cluster, ..., the green cluster" for "what are the five
+    clusters")? Such a sentence is near-certainly the answer, more so than one that merely holds a number."""
+    if kind == "number":
+        head = head_term(question)
+        return bool(head) and counts(text, head, head_modifiers(question))
+    if kind == "list":
+        match = _LIST.search(question)
+        head = _singular(_phrase_head(question[match.end():])) if match else ""
+        pattern = rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])"
+        return bool(head) and len(re.findall(pattern, text, re.I)) >= list_size(question)
+    if kind == "person":  # "which reporters ..." -> "reporters Xu Zhangchao and Sun Jing"
+        role = re.match(r"\s*(?:which|what)\s+([a-z]+)\b", question, re.I)
+        if not role or not _ROLE.fullmatch(role.group(1)):
+            return False
+        noun = re.escape(_singular(role.group(1).lower()))
+        before, after = rf"\b{noun}s?\b[\s,]{{1,3}}$", rf"^,?\s+(?:the\s+)?(?:[\w-]+\s+)?{noun}\b"
+        return any(re.search(before, text[max(0, m.start() - 30):m.start()], re.I)
+                   or re.search(after, text[m.end():m.end() + 40], re.I) for m in _CAPITALISED_PAIR.finditer(text))
+    return False
 
 
 @dataclass(frozen=True)

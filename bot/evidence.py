@@ -24,6 +24,7 @@ from bot.speakers import Speaker
 from bot.text import content_words, sentence_spans
 
 W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.2
+W_HEAD = 0.2  # more, when the typed answer is in terms of the question's own noun (see answerable.names_head)
 _QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
                    "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
                    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",
@@ -153,9 +154,11 @@ def _is_fragment(text: str) -> bool:
 
 
 def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors,
-          wanted: Callable[[str], bool] | None = None) -> list[Evidence]:
+          wanted: Callable[[str], bool] | None = None, anchored: Callable[[str], bool] | None = None,
+          ) -> list[Evidence]:
     """Score every candidate; return the non-heading ones, best first. ``wanted`` marks sentences that hold
-    the kind of answer asked for (a date for "when", a number for "how many"), which get a bonus."""
+    the kind of answer asked for (a date for "when", a number for "how many"), which get a bonus; ``anchored``
+    those whose answer names the question's own noun ("20 strategic industry clusters"), which get more."""
     if not items:
         return []
     mat = vectors.get([e.text for e in items])
@@ -177,6 +180,8 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
         item.score = W_MEANING * item.meaning + W_WORDS * item.words + W_RANK / (1 + item.passage_rank)
         if wanted is not None and wanted(item.text):
             item.score += W_TYPE
+            if anchored is not None and anchored(item.text):
+                item.score += W_HEAD
     ordered = sorted(items, key=lambda e: (e.doc_id, e.start))
     for prev, nxt in zip(ordered, ordered[1:], strict=False):
         if _is_heading(prev.text) and not _is_heading(nxt.text) and prev.doc_id == nxt.doc_id:

@@ -193,7 +193,8 @@ class Pipeline:
             self._attach_source(loaded, item)
         kind = answerable.answer_type(question)
         wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question, strict=True))
-        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted)
+        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
+                                lambda text: answerable.names_head(kind, text, question))
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         t = lap("evidence", t)
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)

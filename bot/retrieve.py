@@ -53,6 +53,28 @@ def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
     return fused
 
 
+def top_with_leaders(fused: dict[str, float], rankings: list[list[str]], k: int, keep: int) -> list[tuple[str, float]]:
+    """The ``k`` best fused ids, where the first ``keep`` of every ranking always get a place.
+
+    Reciprocal rank fusion flattens ranks: a chunk BM25 ranks first (a rare name: "Yangcheng Evening News") but
+    the vectors rank 13th sums to less than chunks both lists rank 4-8th, and drops out of the top 6. A leader
+    takes the place of the lowest fused id that is not a leader itself; order stays by fused score."""
+    ranked = sorted(fused.items(), key=lambda item: -item[1])
+    best = ranked[:k]
+    leaders = list(dict.fromkeys(cid for ranking in rankings for cid in ranking[:keep]))
+    chosen = {cid for cid, _ in best}
+    for cid in leaders:
+        if cid in chosen or len(best) < k:
+            continue
+        victims = [i for i, (c, _) in enumerate(best) if c not in leaders]
+        if not victims:
+            break
+        chosen.discard(best[victims[-1]][0])
+        best[victims[-1]] = (cid, fused[cid])
+        chosen.add(cid)
+    return sorted(best, key=lambda item: -item[1])
+
+
 class Retriever:
     def __init__(self, index: Index, embeddings: Embeddings, settings: Settings, glossary: Glossary) -> None:
         self.index, self.embeddings, self.settings, self.glossary = index, embeddings, settings, glossary
@@ -100,8 +122,12 @@ class Retriever:
         elif mode == "bm25":
             fused = kw_score
         else:
-            fused = rrf([[c for c, _ in vec_hits], [c for c, _ in kw_hits]], self.settings.rrf_k)
-        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+            lists = [[c for c, _ in vec_hits], [c for c, _ in kw_hits]]
+            fused = rrf(lists, self.settings.rrf_k)
+        if mode == "hybrid":
+            best = top_with_leaders(fused, lists, k, self.settings.fusion_keep_top)
+        else:
+            best = sorted(fused.items(), key=lambda item: -item[1])[:k]
         passages = [
             Passage(
                 chunk=self.index.chunks[cid],

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
     candidate_k: int = Field(30, ge=1, le=500, description="Candidates taken from each of vector and BM25 search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    fusion_keep_top: int = Field(
+        1, ge=0, le=10,
+        description="Hybrid: the best N of each of vector and BM25 search are always kept, whatever their fused rank.",
+    )
     retrieval_mode: Literal["hybrid", "vector", "bm25"] = Field("hybrid", description="Retrieval strategy.")
 
     # --- answering ----------------------------------------------------------------------------------

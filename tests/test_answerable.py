@@ -66,6 +66,12 @@ def test_a_list_question_needs_an_enumeration_of_that_many_items() -> None:
                                        "the life and health cluster, the materials cluster, and the green cluster", q)
     assert not answerable.has_type("list", "On February 29, in response to questions, the department held a "
                                            "press conference.", q)
+    # the head word and commas, but no run of items: clauses are not a list
+    assert not answerable.has_type(
+        "list", "Following the release of the five future industry cluster action plan documents at the meeting in "
+                "Guangdong, on February 29, in response to questions such as why these five future industries were "
+                "selected and how to implement industrial development, the department held a press conference on "
+                "the Five Future Industrial Clusters.", q)
 
 
 def test_which_two_departments_needs_two_departments_named() -> None:
@@ -128,3 +134,22 @@ def test_chinese_questions_score_chinese_passages_by_their_words() -> None:
     ranked = score(np.ones(3, np.float32) / 3 ** 0.5, query_terms(q, []), [label, answer, other], Flat())  # type: ignore[arg-type]
     assert ranked[0] is answer  # by its words, since meaning is flat here
     assert label not in ranked  # a label line heads what follows; it is not evidence itself
+
+
+def test_an_answer_in_terms_of_the_questions_own_noun_is_marked_as_anchored() -> None:
+    # the count of the very thing asked about, not any count
+    q = "How many strategic industrial clusters do the future industries build on?"
+    assert answerable.names_head("number", "It connects the development of 20 strategic industry clusters.", q)
+    assert not answerable.names_head("number", "By 2030, these five major industrial clusters will grow.", q)
+    # a list that names the noun once per item, not a sentence that mentions it
+    q = "What are the five future industry clusters in Guangdong's action plan?"
+    assert answerable.names_head("list", "the electronic information cluster, the intelligent equipment cluster, "
+                                         "the life and health cluster, the materials cluster, and the green cluster", q)
+    assert not answerable.names_head("list", "Guangdong released the five future industry cluster action plans.", q)
+    # the role asked about stands next to a name, before or after it
+    q = "Which reporters wrote the Yangcheng Evening News story?"
+    assert answerable.names_head("person", "Yangcheng Evening News reporters Xu Zhangchao and Sun Jing reported.", q)
+    assert not answerable.names_head("person", "Wu Dongwen said that the clusters will be built.", q)
+    assert answerable.names_head("person", "Zou Yongbing, director of the Planning Department, said so.",
+                                 "Which director spoke about planning?")
+    assert not answerable.names_head("date", "On February 29, 2024.", "When was it held?")
