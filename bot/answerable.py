@@ -16,7 +16,7 @@ from bot.evidence import _QUESTION_WORDS, Evidence, terms_of
 from bot.ground import _names
 from bot.text import numbers
 
-AnswerType = str  # "money" | "duration" | "number" | "date" | "person" | "place" | "org" | "list" | "open"
+AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|earmark\w*|funding amount|how much (money|funding|capital)|"
@@ -26,6 +26,8 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
                         r"since when)\b", re.I)),
     ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
                           r"how large|how big)\b", re.I)),
+    ("role", re.compile(r"\b(what (position|post|title|job)s?|(position|post|title|job)s? (does|did|do) \w+(?: \w+){0,3} "
+                        r"hold|what is (his|her|their|\w+(?: \w+)?['’]s) (position|post|title|job))\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert|"
                           r"reporter|journalist|author|writer|spokes(?:person|man|woman)|correspondent|inspector)s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
@@ -40,6 +42,7 @@ _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("duration", re.compile(r"多久|多长时间|多少年")),
     ("date", re.compile(r"何时|什么时候|哪一?年|哪一?天|日期|几月|哪个月")),
     ("number", re.compile(r"多少|几个|几家|几项|数量")),
+    ("role", re.compile(r"职务|职位|担任什么|什么职|头衔")),
     ("person", re.compile(r"谁|哪位|什么人")),
     ("place", re.compile(r"哪里|哪儿|哪个(城市|地方|省|区)|在哪")),
     ("org", re.compile(r"哪家|哪些(企业|公司)|什么(企业|公司)|哪个(公司|企业)")),
@@ -144,6 +147,8 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
                     or re.search(rf"(?:[^，、；。]{{1,20}}[，、]){{{more},}}[^，、；。]{{1,20}}(和|及|与)", text))
     if kind == "duration":
         return bool(_DURATION.search(text))
+    if kind == "role":  # "director of the Planning Department", "处长"
+        return bool(_ROLE.search(text))
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
             return _person_named(text)

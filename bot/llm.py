@@ -377,6 +377,19 @@ def _renderer_for(llm: Any) -> tuple[Renderer, str]:
 # --- composition ------------------------------------------------------------------------------------------
 
 
+def served_model_path(settings: Settings) -> Path:
+    """The GGUF file the in-process model loads: ``model_path`` as given, else the bundled model, re-encoded
+    for fast prompt reading unless ``bundled_model_recode`` is off (see :mod:`bot.recode`)."""
+    if settings.model_path:
+        return Path(settings.model_path).expanduser()
+    path = bundled_model_path()
+    if settings.bundled_model_recode == "off":
+        return path
+    from bot.recode import recoded
+
+    return recoded(path, settings.bundled_model_recode)
+
+
 def build_chat_model(settings: Settings) -> ModelQueue:
     """The one model of this process, behind its queue: a server by URL if set, else the GGUF in process."""
     model: ChatModel
@@ -387,7 +400,7 @@ def build_chat_model(settings: Settings) -> ModelQueue:
             settings.llm_url, model_name=settings.llm_model_name, timeout_s=settings.llm_timeout_s
         )
     else:
-        path = Path(settings.model_path).expanduser() if settings.model_path else bundled_model_path()
+        path = served_model_path(settings)
         check_gguf(path)
         model = LlamaCppModel(str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads)
     return ModelQueue(model, queue_size=settings.queue_size, queue_timeout_s=settings.queue_timeout_s)
