@@ -132,11 +132,8 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         return bool(_DATE.search(text))
     if kind == "list":  # N things named: "X department and Y department", or "a, b, c, d(,) and e", "a、b、c、d和e"
         size = list_size(question)
-        match = _LIST.search(question)
-        head = _singular(_phrase_head(question[match.end():])) if match else ""
-        # "the electronic information cluster, ..., the green cluster": the head once per item
-        named = len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) if head else 0
-        if named >= size:
+        named = _times_named(text, _list_head(question))
+        if named >= size:  # "the electronic information cluster, ..., the green cluster": the head once per item
             return True
         # or a run of short items: "a, b, c, d(,) and e" (not clauses: "in Guangdong, on February 29, in ...");
         # "X and Y" alone is any sentence with an "and", so two things named need the head twice (above)
@@ -165,15 +162,14 @@ def names_head(kind: AnswerType, text: str, question: str) -> bool:
     """Does ``text`` answer in terms of the very thing asked about: the count carries the question's noun and its
     modifiers ("20 strategic industry clusters" for "how many strategic industrial clusters"), or the list names
     that noun once per item ("the electronic information cluster, ..., the green cluster" for "what are the five
-    clusters")? Such a sentence is near-certainly the answer, more so than one that merely holds a number."""
+    clusters"), or a name stands beside the role asked about ("reporters Xu Zhangchao and Sun Jing" for "which
+    reporters")? Such a sentence is near-certainly the answer, more so than one that merely holds a number or a
+    name."""
     if kind == "number":
         head = head_term(question)
         return bool(head) and counts(text, head, head_modifiers(question))
     if kind == "list":
-        match = _LIST.search(question)
-        head = _singular(_phrase_head(question[match.end():])) if match else ""
-        pattern = rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])"
-        return bool(head) and len(re.findall(pattern, text, re.I)) >= list_size(question)
+        return _times_named(text, _list_head(question)) >= list_size(question)
     if kind == "person":  # "which reporters ..." -> "reporters Xu Zhangchao and Sun Jing"
         role = re.match(r"\s*(?:which|what)\s+([a-z]+)\b", question, re.I)
         if not role or not _ROLE.fullmatch(role.group(1)):
@@ -220,6 +216,16 @@ def head_term(question: str) -> str:
     if not word or word in _NOT_HEADS:
         return ""
     return _singular(word)
+
+
+def _list_head(question: str) -> str:
+    """The things a list question asks for ("what are the five future industry clusters" -> cluster)."""
+    match = _LIST.search(question)
+    return _singular(_phrase_head(question[match.end():])) if match else ""
+
+
+def _times_named(text: str, head: str) -> int:
+    return len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) if head else 0
 
 
 def _singular(word: str) -> str:
