@@ -75,7 +75,8 @@ def answer_latency(pipeline: Any, questions: list[str], reps: int) -> dict[str, 
     """Warm model; each question asked ``reps`` times (round-robin, so no answer reuses its own prompt)."""
     from bot.answer import Final, Token
 
-    pipeline.warm_up()  # as the server does at start: model loaded, system prefix read once
+    pipeline.warm_up()  # as the server does at start: model loaded,
+    pipeline.prime()  # then the system prefix read once
     pipeline.answer(questions[0])  # and one answer, so sentence vectors and caches are in use
     ttft, totals, prompt_tokens, pipe_decode, raw_decode, llama_decode = [], [], [], [], [], []
     statuses: dict[str, int] = {}

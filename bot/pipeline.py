@@ -144,16 +144,20 @@ class Pipeline:
         item.cite_start, item.cite_end, item.cite_text = start, stop, text[start:stop]
 
     def warm_up(self) -> None:
-        """Load the embeddings and the model, and have the model read the prompt's fixed system part once, so
-        the first question pays only for its own evidence (llama.cpp keeps the common prefix in its KV cache;
-        a llama.cpp server keeps it in its slot's cache)."""
+        """Load the embeddings and the model: after this the pipeline answers without loading anything."""
         if hasattr(self.embeddings, "warm_up"):
             self.embeddings.warm_up()
         self.sentence_vectors.get(["warm up"])
         self.model.warm_up()
+
+    def prime(self) -> None:
+        """Have the model read the prompt's fixed system part once, so the first question pays only for its own
+        evidence (llama.cpp keeps the common prefix in its KV cache), and hash the model file for the answer
+        trace. A server calls this after it reports ready: a question that comes first waits its turn."""
         prime = getattr(self.model, "prime", None)  # models without a local KV cache have nothing to prime
         if prime is not None:
             prime(self.prompt.render(tag="EVIDENCE", evidence="[1] -", question="-"))
+        _ = self.model.model_hash
 
     # --- answering --------------------------------------------------------------------------------------
     def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:

@@ -11,7 +11,7 @@ Q8_0 stores each Q4_1 weight to within 1/254 of its block's largest weight: the 
 another four-bit grid loses precision, so it is not offered.
 
 The file is written by llama.cpp's own quantiser (``llama_model_quantize``, part of llama-cpp-python) into
-``$POLICYBOT_GGUF_CACHE`` (default ``~/.cache/policybot/gguf``), keyed by the source file's sha256, one writer
+``$POLICYBOT_GGUF_CACHE`` (default ``~/.cache/policybot/gguf``), keyed by the source file's size and mtime, one writer
 at a time and renamed into place when complete (about a second). A model file the user names is used as is.
 """
 
@@ -34,11 +34,10 @@ def cache_root() -> Path:
 
 def recoded(source: Path, kind: str = "q8_0") -> Path:
     """``source`` re-encoded as ``kind`` (built on first use); ``source`` itself if that cannot be done."""
-    from bot.llm import file_sha256
-
     if kind not in RECODINGS:
         raise ValueError(f"unknown recoding {kind!r}; expected one of {RECODINGS}")
-    folder = cache_root() / file_sha256(source)[:16]
+    st = source.stat()  # keyed by size and time, not a hash: hashing 100 MB would cost every start a quarter second
+    folder = cache_root() / f"{st.st_size}-{st.st_mtime_ns}"
     target = folder / f"{source.stem}.{kind}.gguf"
     if target.is_file():
         return target

@@ -47,6 +47,11 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         finally:
             status["ready_s"] = round(time.perf_counter() - started, 3)
             ready.set()
+        if not status["warm_up_error"]:
+            try:
+                pipeline.prime()
+            except PolicyBotError as exc:  # only the first answer is slower
+                log.warning("could not prime the model's prompt cache: %s", exc)
 
     router = build_webhook_router(pipeline, settings)
 

@@ -168,11 +168,12 @@ def test_real_model_pipeline_refuses_what_the_report_does_not_say(seed_pipeline,
 def test_a_warmed_pipeline_reads_the_system_prompt_once_not_on_the_first_question(seed_pipeline, real_model) -> None:  # type: ignore[no-untyped-def]
     list(real_model.stream_chat([{"role": "system", "content": "Something else entirely."},
                                  {"role": "user", "content": "Hi."}], max_tokens=2))  # evict the system prefix
-    seed_pipeline.warm_up()
+    seed_pipeline.prime()
     answer = seed_pipeline.answer("What position does Wu Dongwen hold?")
     system = seed_pipeline.prompt.render(tag="T", evidence="", question="")[:1]
     assert answer.status == "answered"
-    assert real_model.last_usage["cached_tokens"] >= real_model.count_tokens(system) - 2
+    # the model's own record of the call (the queue's is empty when the pipeline stops a rambling draft early)
+    assert real_model.model.last_usage["cached_tokens"] >= real_model.count_tokens(system) - 2
 
 
 def test_cli_ask_json_prints_the_answer_contract(seed_settings) -> None:  # type: ignore[no-untyped-def]
