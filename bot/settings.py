@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     llm_url: str = Field("", description="Base URL of an OpenAI-compatible llama.cpp server; overrides model_path.")
     bundled_model_recode: Literal["q8_0", "off"] = Field(
         "q8_0",
-        description="The bundled Q4_1 model is re-encoded once as Q8_0, which llama.cpp reads prompts ~1.8x faster "
+        description="The bundled Q4_1 model is re-encoded once as Q8_0, which llama.cpp reads prompts 1.2-1.8x faster "
                     "from on a CPU (see bot/recode.py); off = use it as shipped. A model_path you set is used as is.",
     )
     llm_model_name: str = Field("local", description="Model name sent to the LLM server.")
