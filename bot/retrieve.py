@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,13 +45,29 @@ class SearchResult:
     expanded_query: str
 
 
-def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings an id appears in (rank from 1)."""
+def rrf(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of weight / (k + rank) over the rankings an id appears in (rank from 1)."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = weights[i] if weights is not None else 1.0
         for rank, cid in enumerate(ranking, start=1):
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+            fused[cid] = fused.get(cid, 0.0) + weight / (k + rank)
     return fused
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def vector_weight(query: str, cjk_weight: float) -> float:
+    """The vector list's weight in the fusion for ``query``: 1 for a query in Latin script, ``cjk_weight`` for one
+    wholly in Chinese, between them by the share of Latin words (two Chinese characters count as one word). It
+    is judged on the question as asked, not on its glossary expansion (which adds Chinese terms to English ones).
+    The bundled MiniLM was trained on English: on Chinese questions over a Chinese corpus (ncp_policy_qa) its
+    vectors alone find the gold passage in the top 5 a quarter of the time, BM25 nine times in ten."""
+    latin = len(_LATIN_WORD.findall(query))
+    cjk = len(_CJK_CHAR.findall(query)) / 2
+    return 1.0 if not cjk else cjk_weight + (1.0 - cjk_weight) * latin / (latin + cjk)
 
 
 def top_with_leaders(fused: dict[str, float], rankings: list[list[str]], k: int, keep: int) -> list[tuple[str, float]]:
@@ -123,7 +140,7 @@ class Retriever:
             fused = kw_score
         else:
             lists = [[c for c, _ in vec_hits], [c for c, _ in kw_hits]]
-            fused = rrf(lists, self.settings.rrf_k)
+            fused = rrf(lists, self.settings.rrf_k, [vector_weight(query, self.settings.fusion_cjk_vector_weight), 1.0])
         if mode == "hybrid":
             best = top_with_leaders(fused, lists, k, self.settings.fusion_keep_top)
         else:

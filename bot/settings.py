@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         1, ge=0, le=10,
         description="Hybrid: the best N of each of vector and BM25 search are always kept, whatever their fused rank.",
     )
+    fusion_cjk_vector_weight: float = Field(
+        0.2, ge=0.0, le=1.0,
+        description="Hybrid: the vector list's fusion weight for a question in Chinese (1 for one in English, mixed "
+                    "ones between); below 1 because the bundled MiniLM reads English only (set 1 for a multilingual model).",
+    )
     retrieval_mode: Literal["hybrid", "vector", "bm25"] = Field("hybrid", description="Retrieval strategy.")
 
     # --- answering ----------------------------------------------------------------------------------

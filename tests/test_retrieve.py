@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from bot.glossary import Glossary
 from bot.index import Index
-from bot.retrieve import Retriever, rrf, top_with_leaders
+from bot.retrieve import Retriever, rrf, top_with_leaders, vector_weight
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
     fused = rrf([["a", "b"], ["b", "c"]], k=60)
     assert fused["b"] == 1 / 62 + 1 / 61
     assert fused["a"] == 1 / 61 and fused["c"] == 1 / 62
+
+
+def test_a_weighted_ranking_counts_for_less() -> None:
+    fused = rrf([["a", "b"], ["b", "a"]], k=60, weights=[0.2, 1.0])
+    assert fused["b"] > fused["a"]  # first in the full-weight ranking wins the tie
+
+
+def test_the_english_only_embedding_weighs_less_the_more_chinese_the_question() -> None:
+    assert vector_weight("Why were these five industries chosen?", 0.2) == 1.0
+    assert vector_weight("为什么选择这五个产业？", 0.2) == 0.2
+    mixed = vector_weight("为什么选择这五个产业？ five future industries", 0.2)
+    assert 0.2 < mixed < 1.0
+    assert vector_weight("为什么选择这五个产业？", 1.0) == 1.0  # a multilingual embedding model: no discount
 
 
 def test_each_rankings_leader_keeps_a_place_whatever_its_fused_rank() -> None:
