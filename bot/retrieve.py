@@ -14,6 +14,7 @@ from bot.chunking import Chunk
 from bot.glossary import Glossary
 from bot.index import Index
 from bot.settings import Settings
+from bot.text import count_cjk
 
 Mode = Literal["hybrid", "vector", "bm25"]
 
@@ -55,7 +56,6 @@ def rrf(rankings: list[list[str]], k: int = 60, weights: list[float] | None = No
     return fused
 
 
-_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -66,7 +66,7 @@ def vector_weight(query: str, cjk_weight: float) -> float:
     The bundled MiniLM was trained on English: on Chinese questions over a Chinese corpus (ncp_policy_qa) its
     vectors alone find the gold passage in the top 5 a quarter of the time, BM25 nine times in ten."""
     latin = len(_LATIN_WORD.findall(query))
-    cjk = len(_CJK_CHAR.findall(query)) / 2
+    cjk = count_cjk(query) / 2
     return 1.0 if not cjk else cjk_weight + (1.0 - cjk_weight) * latin / (latin + cjk)
 
 
