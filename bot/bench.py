@@ -67,7 +67,7 @@ def _model_path(settings: Settings) -> Path | None:
 def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
     from bot.embeddings import MiniLMEmbeddings, build_embeddings
     from bot.embeddings_onnx import OnnxMiniLMEmbeddings
-    from bot.llm import bundled_model_path, physical_cores
+    from bot.llm import physical_cores, served_model_path
 
     model_path = _model_path(settings)
     threads = settings.n_threads or physical_cores()
@@ -85,7 +85,7 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
         for n in sorted({1, threads, physical_cores()}):
             say(f"raw llama.cpp with {n} thread(s)")
             out["raw_llama"].append(parts.raw_llama(model_path, seed_text, n, reps=3))
-        shipped = bundled_model_path() if not settings.model_path else model_path
+        shipped = served_model_path(settings.with_overrides(bundled_model_recode="off"))
         if shipped != model_path:  # the bundled Q4_1 file, served re-encoded (bot/recode.py): show what that buys
             say(f"raw llama.cpp with {threads} thread(s), the bundled file as shipped ({shipped.name})")
             out["raw_llama_as_shipped"] = {"model_file": shipped.name,

@@ -134,17 +134,13 @@ class Retriever:
         kw_rank = {cid: r for r, (cid, _) in enumerate(kw_hits, start=1)}
         vec_score = dict(vec_hits)
         kw_score = dict(kw_hits)
-        if mode == "vector":
-            fused = vec_score
-        elif mode == "bm25":
-            fused = kw_score
-        else:
-            lists = [[c for c, _ in vec_hits], [c for c, _ in kw_hits]]
-            fused = rrf(lists, self.settings.rrf_k, [vector_weight(query, self.settings.fusion_cjk_vector_weight), 1.0])
         if mode == "hybrid":
-            best = top_with_leaders(fused, lists, k, self.settings.fusion_keep_top)
+            lists = [[c for c, _ in vec_hits], [c for c, _ in kw_hits]]
+            weights = [vector_weight(query, self.settings.fusion_cjk_vector_weight), 1.0]
+            best = top_with_leaders(rrf(lists, self.settings.rrf_k, weights), lists, k, self.settings.fusion_keep_top)
         else:
-            best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+            single = vec_score if mode == "vector" else kw_score
+            best = sorted(single.items(), key=lambda item: -item[1])[:k]
         passages = [
             Passage(
                 chunk=self.index.chunks[cid],
