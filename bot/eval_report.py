@@ -44,14 +44,17 @@ GATES: dict[str, Gate] = {
     "false_refusal_rate": Gate(higher_is_better=False, tolerance=0.05),
     "citation_precision": Gate(higher_is_better=True, tolerance=0.03),
     "citation_recall": Gate(higher_is_better=True, tolerance=0.05),
+    "invented_rate": Gate(higher_is_better=False, tolerance=0.0),
     "hit@5": Gate(higher_is_better=True, tolerance=0.02),
     "answer_words_p50": Gate(higher_is_better=False, tolerance=10.0),
 }
 
-SHOWN = ("correct_rate", "fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "citation_precision",
-         "citation_recall", "answer_words_p50", "hit@1", "hit@5", "mrr@10", "latency_p50_s", "latency_p95_s",
+SHOWN = ("correct_rate", "fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "invented_rate",
+         "unsupported_claims", "polarity_flips", "citation_precision", "citation_recall", "pipeline_support",
+         "judge_support", "judge_agreement", "model_share", "quoted_share", "refused_share", "answer_words_p50", "hit@1", "hit@5", "mrr@10", "latency_p50_s", "latency_p95_s",
          "ttft_p50_s", "cases", "answerable", "unanswerable", "errors")
-LANG_COLUMNS = ("cases", "fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "citation_precision",
+LANG_COLUMNS = ("cases", "fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "invented_rate",
+                "citation_precision",
                 "hit@5", "answer_words_p50", "latency_p50_s")
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -121,6 +124,19 @@ def _failed_case(case: CaseResult) -> list[str]:
     return lines
 
 
+def _invented_case(case: CaseResult) -> list[str]:
+    lines = [f"### {case.id}: {case.question}", ""]
+    for item in case.faithfulness:
+        cites = ", ".join(f"[{n}]" for n in item["citations"]) or "no citation"
+        lines.append(f"- \u201c{item['sentence']}\u201d ({cites})")
+        for claim in item["unsupported"]:
+            lines.append(f"  - unsupported {claim['kind']}: {claim['text']}")
+        for flip in item["flips"]:
+            lines.append(f"  - polarity flip against [{flip['citation']}] \u201c{flip['passage_clause']}\u201d: "
+                         f"answer cues {flip['answer_cues'] or '(none)'}, passage cues {flip['passage_cues'] or '(none)'}")
+    return lines + [""]
+
+
 def render_markdown(report: Report, max_failed: int = 60) -> str:
     """report.md: metrics, retrieval baselines, per-language table, charts, failed cases with their answers."""
     run = report.run
@@ -139,6 +155,12 @@ def render_markdown(report: Report, max_failed: int = 60) -> str:
                                                for lang, m in report.by_lang.items()])
     lines += ["", "## Charts", "", "Per-language scores (0 to 1):", "", "```", *_lang_chart(report.by_lang), "```",
               "", "Latency per case (cases per bucket):", "", "```", *_latency_chart(report.cases), "```", ""]
+    invented = [c for c in report.cases if c.invented]
+    lines += [f"## Unsupported claims and polarity flips ({len(invented)} answers)", "",
+              "The independent check (bot/faithfulness.py): what each flagged sentence asserts that its cited "
+              "passages do not contain, and clauses whose negation or modality differs from the cited clause.", ""]
+    for case in invented[:max_failed]:
+        lines += _invented_case(case)
     failed = [c for c in report.cases if _failed(c)]
     lines += [f"## Failed cases ({len(failed)} of {len(report.cases)})", ""]
     for case in failed[:max_failed]:

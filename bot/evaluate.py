@@ -22,8 +22,10 @@ from tqdm import tqdm
 from bot.answer import Answer, AnswerService, Final, Scope, Token, Trace, Turn
 from bot.errors import ConfigError, UserInputError
 from bot.eval_report import Report, compare, metrics_lines, write_reports
+from bot.faithfulness import check_answer
 from bot.metrics import (
     CaseResult,
+    CitationStats,
     SupportFn,
     by_lang,
     citation_stats,
@@ -59,7 +61,7 @@ class Case(BaseModel):
     gold_docs: list[str] = Field(default_factory=list)
     answerable: bool
     lang: Literal["en", "zh"]
-    split: Literal["dev", "test"]
+    split: Literal["dev", "test"] = Field(default="dev", description="Missing means dev.")
     history: list[HistoryTurn] = Field(default_factory=list)
     scope: Scope | None = None
 
@@ -155,6 +157,23 @@ def _ask(service: AnswerService, case: Case, clock: Callable[[], float]) -> tupl
     return answer, latency, ttft
 
 
+def answer_source(answer: Answer) -> str:
+    """Who wrote the reply: the model (its prose survived the check), quoted evidence, or a refusal."""
+    if answer.status == "refused":
+        return "refused"
+    return "quoted" if "quoted" in answer.trace.fallback else "model"
+
+
+def _faithfulness(text: str, passages: dict[int, str]) -> dict[str, Any]:
+    """The independent check (bot.faithfulness): per-sentence claims and flips, and citation stats from it."""
+    check = check_answer(text, passages)
+    stats = CitationStats(citations=sum(len(s.citations) for s in check.sentences),
+                          supported_citations=sum(len(s.supported_citations) for s in check.sentences),
+                          sentences=len(check.sentences), supported_sentences=sum(s.faithful for s in check.sentences))
+    return {"citation": stats, "invented": check.invented, "unsupported_claims": check.unsupported_claims,
+            "polarity_flips": check.polarity_flips, "faithfulness": check.to_json()}
+
+
 def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[str], Sequence[Any]]) -> dict[str, Any]:
     replied = answer.status != "refused"
     matched = facts_matched(answer.text, case.answers) if replied else [False] * len(case.answers)
@@ -169,7 +188,9 @@ def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[s
         "fact_recall": recall,
         "answer_f1": f1,
         "answer_words": word_count(answer.text) if replied else 0,
-        "citation": citation_stats(answer.text, passages, support, splitter) if replied else None,
+        "pipeline_citation": citation_stats(answer.text, passages, support, splitter) if replied else None,
+        "answer_source": answer_source(answer),
+        **(_faithfulness(answer.text, passages) if replied else {}),
     }
 
 
@@ -223,15 +244,15 @@ def run_eval(
         except Exception as exc:  # one bad case must not stop the run
             log.warning("case %s failed: %s", case.id, exc)
             errors.append(f"answer: {type(exc).__name__}: {exc}")
-            row.update(status="error", facts_matched=[False] * len(case.answers),
+            row.update(status="error", answer_source="error", facts_matched=[False] * len(case.answers),
                        fact_recall=0.0 if case.answers else None, answer_f1=0.0 if case.answers else None)
         if retriever is not None:
             try:
                 row["retrieved_docs"], row["gold_rank"] = _retrieve(retriever, query, case)
             except Exception as exc:  # recorded like an answer failure
                 errors.append(f"retrieval: {type(exc).__name__}: {exc}")
-        if row.get("citation") is None:
-            row.pop("citation", None)
+        if row.get("pipeline_citation") is None:
+            row.pop("pipeline_citation", None)
         results.append(CaseResult(**row, error="; ".join(errors) or None))
     run = {**_trace_info(answers), **(run_info or {}), "started": started.isoformat(timespec="seconds"),
            "seconds": round(time.perf_counter() - t0, 3)}

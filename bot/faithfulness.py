@@ -29,6 +29,16 @@ from typing import Any
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RE = re.compile(f"[{HAN}]")
+
+
+def _words_list(text: str) -> list[str]:
+    return text.split()
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[A-Za-z]|[A-Za-z]")
 _NUMBER = re.compile(r"\d+(?:[,，]\d{3})*(?:\.\d+)?")
@@ -36,36 +46,36 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
 _CN_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万亿]+")
-_WORD_NUMBERS = {w: i for i, w in enumerate(
+_WORD_NUMBERS = {w: i for i, w in enumerate(_words_list(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventeen eighteen nineteen twenty"))} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
                                                       "seventy": 70, "eighty": 80, "ninety": 90}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-MONTHS = frozenset("january february march april may june july august september october november december "
-                   "jan feb mar apr jun jul aug sep sept oct nov dec".split())
-_CURRENCY = frozenset("yuan rmb dollar dollars usd euro euros eur pound pounds gbp 元 美元 欧元".split())
+MONTHS = _words("january february march april may june july august september october november december "
+                   "jan feb mar apr jun jul aug sep sept oct nov dec")
+_CURRENCY = _words("yuan rmb dollar dollars usd euro euros eur pound pounds gbp 元 美元 欧元")
 
 # Function words carry no claim. Framing words are how an answer introduces a quote, not what it claims.
-STOPWORDS = frozenset("""
+STOPWORDS = _words("""
 a an the and or but nor so yet of in on at to for from by with as into onto upon about over under between
 through during before after above below up down out off than then there here this that these those it its
 itself they them their theirs we us our ours you your yours he him his she her hers i me my mine who whom whose
 which what when where why how is are was were be been being am do does did done have has had having will would
 shall should can could may might must also both each either every all any some such other another same own
 very just only more most much many few less least not no never none s t
-""".split())
-FRAMING = frozenset("""
+""")
+FRAMING = _words("""
 according say says said state states stated statement note notes noted mention mentions mentioned document
 documents passage passages source sources text report reports reported quote quoted quotes accord explain
 explains explained add adds added
 根据 据 文件 原文 引用 来源 称 说 表示 指出 提到 介绍
-""".split())
-_ZH_STOP = frozenset("的 了 是 在 和 与 及 以及 等 对 为 将 把 被 也 都 而 或 并 其 之 中 上 下 这 那 该 此 有 于 由 从 向 "
-                     "以 到 就 还 又 个 些 着 过 地 得 所".split())
+""")
+_ZH_STOP = _words("的 了 是 在 和 与 及 以及 等 对 为 将 把 被 也 都 而 或 并 其 之 中 上 下 这 那 该 此 有 于 由 从 向 "
+                     "以 到 就 还 又 个 些 着 过 地 得 所 我们 你们 他们 它们 我 你 他 她 它 这些 那些 本")
 
 # --- polarity and modality cues ---------------------------------------------------------------------------
 
-NEGATORS_EN = frozenset("not no never none nor neither without cannot nothing nobody nowhere n't".split())
+NEGATORS_EN = _words("not no never none nor neither without cannot nothing nobody nowhere n't")
 MODAL_EN: dict[str, tuple[str, ...]] = {
     "obligation": ("must", "shall", "required", "require", "requires", "obliged", "mandatory", "have to",
                    "has to", "need to", "needs to"),
@@ -145,9 +155,9 @@ def numbers(text: str) -> set[str]:
         if scale != 1:
             found.add(_canon(value * scale))
     for m in _CN_NUMERAL.finditer(text):
-        value = _cn_value(m.group())
-        if value is not None and not (m.group() in ("一", "万") and len(m.group()) == 1 and _is_word_part(text, m)):
-            found.add(_canon(float(value)))
+        cn = _cn_value(m.group())
+        if cn is not None and not (m.group() in ("一", "万") and len(m.group()) == 1 and _is_word_part(text, m)):
+            found.add(_canon(float(cn)))
     words = [w.lower() for w in _LATIN_WORD.findall(text)]
     for i, w in enumerate(words):
         if w in _WORD_NUMBERS:
@@ -306,8 +316,10 @@ def unsupported_claims(sentence: str, passages: Iterable[str], citations: tuple[
         missing_words.append((kind, word))
     if has_han(folded):
         for word, flag in zh_words(re.sub(r"[A-Za-z0-9]+", " ", folded)):
-            if not has_han(word) or word in _ZH_STOP or word in FRAMING or flag[:1] in ("m", "x", "w", "u", "p", "c", "r", "y", "e", "o"):
+            if not has_han(word) or word in _ZH_STOP or word in FRAMING or flag[:1] in ("x", "w", "u", "p", "c", "y", "e", "o"):
                 continue
+            if flag.startswith("m") and _CN_NUMERAL.fullmatch(word):
+                continue  # a figure: compared by value above
             if not found(word):
                 kind = "name" if flag.startswith(("nr", "ns", "nt", "nz")) else "content"
                 missing_words.append((kind, word))
@@ -337,6 +349,7 @@ def _figure_kind(sentence: str, value: str) -> str:
 def polarity(clause: str) -> tuple[int, frozenset[str], tuple[str, ...]]:
     """(negator count mod 2, modal classes, the cues found) of one clause, English or Chinese."""
     text = nfkc(clause).lower().replace("\u2019", "'")
+    text = re.sub(r"\bno\.?\s*(?=\d)", "number ", text)  # "No. 1", "No1": a number, not a negation
     cues: list[str] = []
     negations = 0
     modal: set[str] = set()

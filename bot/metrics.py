@@ -205,7 +205,17 @@ class CaseResult(BaseModel):
     fact_recall: float | None = None
     answer_f1: float | None = None
     answer_words: int = 0
-    citation: CitationStats = Field(default_factory=lambda: CitationStats())
+    citation: CitationStats = Field(default_factory=lambda: CitationStats(),
+                                    description="Citations judged by the independent check (bot.faithfulness).")
+    pipeline_citation: CitationStats = Field(default_factory=lambda: CitationStats(),
+                                             description="Citations judged by the pipeline's own support test.")
+    invented: bool | None = Field(default=None, description="A reply with an unsupported claim or a flip.")
+    unsupported_claims: int = 0
+    polarity_flips: int = 0
+    faithfulness: list[dict[str, Any]] = Field(default_factory=list,
+                                               description="The flagged sentences: what is unsupported, which citation.")
+    answer_source: str = Field(default="", description="model (its prose kept), quoted (evidence quoted), refused, error.")
+    judge: list[dict[str, Any]] = Field(default_factory=list, description="Model judge: p(supported) per cited pair.")
     latency_s: float | None = None
     ttft_s: float | None = None
     retrieved_docs: list[str] = Field(default_factory=list, description="Doc ids of the hybrid top 10.")
@@ -250,6 +260,8 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, float | int | None]:
     replied = [r for r in results if r.replied]
     done = [r for r in results if r.status != "error"]
     cites = [r.citation for r in replied]
+    own = [r.pipeline_citation for r in replied]
+    judged = [j for r in replied for j in r.judge]
     words = [float(r.answer_words) for r in replied]
     return {
         "cases": len(results),
@@ -263,12 +275,30 @@ def summarise(results: Sequence[CaseResult]) -> dict[str, float | int | None]:
         "false_refusal_rate": _ratio(sum(r.status == "refused" for r in answerable), len(answerable)),
         "citation_precision": _ratio(sum(c.supported_citations for c in cites), sum(c.citations for c in cites)),
         "citation_recall": _ratio(sum(c.supported_sentences for c in cites), sum(c.sentences for c in cites)),
+        "invented_rate": _mean([float(bool(r.invented)) for r in replied]),
+        "unsupported_claims": sum(r.unsupported_claims for r in replied),
+        "polarity_flips": sum(r.polarity_flips for r in replied),
+        "pipeline_support": _ratio(sum(c.supported_citations for c in own), sum(c.citations for c in own)),
+        "model_share": _mean([float(r.answer_source == "model") for r in done]),
+        "quoted_share": _mean([float(r.answer_source == "quoted") for r in done]),
+        "refused_share": _mean([float(r.answer_source == "refused") for r in done]),
+        **judge_metrics(judged),
         "answer_words_p50": percentile(words, 0.5),
         **retrieval_metrics(results, "hybrid"),
         "latency_p50_s": percentile([r.latency_s for r in done if r.latency_s is not None], 0.5),
         "latency_p95_s": percentile([r.latency_s for r in done if r.latency_s is not None], 0.95),
         "ttft_p50_s": percentile([r.ttft_s for r in done if r.ttft_s is not None], 0.5),
     }
+
+
+def judge_metrics(judged: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """The model judge's verdicts on cited pairs: how often it says supported, and how often it agrees with
+    the strict check (bot.faithfulness). Empty when no judge ran."""
+    if not judged:
+        return {}
+    says = [float(j["p_supported"] >= 0.5) for j in judged]
+    agree = [float((j["p_supported"] >= 0.5) == bool(j["strict_supported"])) for j in judged]
+    return {"judge_support": _mean(says), "judge_agreement": _mean(agree)}
 
 
 def by_lang(results: Sequence[CaseResult]) -> dict[str, dict[str, float | int | None]]:
