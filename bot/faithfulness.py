@@ -194,12 +194,19 @@ def zh_words(text: str) -> list[tuple[str, str]]:
 
 # --- sentences and clauses ---------------------------------------------------------------------------------
 
-_SENT_END = re.compile(r"(?<=[.!?])(?<!\d\.)\s+|(?<=[。！？；;])")
+_SENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；;])")
+_ABBREVIATION = re.compile(r"(?:\b(?:No|Nos|Mr|Mrs|Ms|Dr|Prof|St|Art|Sec|vs|etc|e\.g|i\.e|U\.S|U\.K|Inc|Ltd|Co)|\b[A-Z])\.$")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of an answer or passage: at . ! ? followed by space (not inside '3.5'), and at 。！？；."""
-    out = [s.strip() for s in _SENT_END.split(text) if s and s.strip()]
+    """Sentences of an answer or passage: at . ! ? followed by space (not after 'No.', 'e.g.', 'U.S.' or an
+    initial), and at 。！？；. A decimal point is never followed by a space, so '3.5' stays whole."""
+    out: list[str] = []
+    for piece in (s.strip() for s in _SENT_END.split(text) if s and s.strip()):
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
     return [s for s in out if re.search(r"\w", _MARKERS.sub("", s))]
 
 
@@ -480,7 +487,8 @@ def check_answer(text: str, passages: Mapping[int, str]) -> AnswerCheck:
         check.unsupported = [Claim("citation", f"[{n}]", (n,)) for n in dangling]
         check.unsupported += unsupported_claims(sentence, own.values(), tuple(own))
         check.flips = polarity_flips(sentence, own)
-        check.supported_citations = [n for n, p in own.items()
-                                     if not unsupported_claims(sentence, [p]) and not polarity_flips(sentence, {n: p})]
+        check.supported_citations = [n for n in numbers_cited if n in passages
+                                     and not unsupported_claims(sentence, [passages[n]])
+                                     and not polarity_flips(sentence, {n: passages[n]})]
         checks.append(check)
     return AnswerCheck(checks)

@@ -20,7 +20,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -267,6 +267,30 @@ class LlamaCppModel:
         starts the same way (the fixed system part) evaluates only what follows it."""
         for _ in self.stream_chat(messages, max_tokens=1):
             pass
+
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each of ``options`` as the first token of the model's reply (the best-scoring
+        tokenisation of each option, with and without a leading space). Reuses the KV cache's common prefix."""
+        import numpy as np
+
+        tokens, _ = self._prompt_tokens(messages)
+        if len(tokens) >= self.n_ctx:
+            raise PromptTooLongError(len(tokens), self.n_ctx)
+        llm = self._llm
+        keep = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+        llm.n_tokens = keep
+        try:
+            llm.eval(tokens[keep:])
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"llama.cpp failed while reading the prompt ({exc}).") from None
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).astype(np.float64)
+        logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+        out: dict[str, float] = {}
+        for option in options:
+            ids = {t[0] for form in (option, " " + option)
+                   if (t := llm.tokenize(form.encode("utf-8"), add_bos=False, special=False))}
+            out[option] = float(np.logaddexp.reduce([logprobs[i] for i in ids])) if ids else float("-inf")
+        return out
 
     def stream_chat(
         self,

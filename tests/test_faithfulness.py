@@ -158,3 +158,17 @@ def test_an_uncited_sentence_is_checked_against_all_the_answers_passages():
     check = check_answer("The office opens at 9. It closes at 5 [1].", {1: "The office opens at 9 and closes at 5."})
     assert not check.invented
     assert check_answer("The office opens at 10. It closes at 5 [1].", {1: "The office opens at 9 and closes at 5."}).invented
+
+
+def test_supported_citations_never_outnumber_the_citations_of_a_sentence():
+    check = check_answer("The office opens at 9. It closes at 5 [1].", {1: "The office opens at 9 and closes at 5."})
+    assert [s.supported_citations for s in check.sentences] == [[], [1]]
+
+
+def test_sentences_split_at_full_stops_but_not_after_abbreviations_or_inside_decimals():
+    from bot.faithfulness import split_sentences
+
+    assert split_sentences("It opens at 9. It closes at 5.") == ["It opens at 9.", "It closes at 5."]
+    assert split_sentences("See No. 5 of the U.S. rules. Rate 3.5 applies.") == [
+        "See No. 5 of the U.S. rules.", "Rate 3.5 applies."]
+    assert split_sentences("一是加强防控。二是落实责任。") == ["一是加强防控。", "二是落实责任。"]
