@@ -231,9 +231,9 @@ def _pdf_to_text(path: Path, rel: str) -> tuple[str, str]:
     return "\n\n".join(p.page_content for p in pages), meta_title
 
 
-def _docx_to_text(path: Path, rel: str) -> str:
-    from langchain_community.document_loaders import Docx2txtLoader
-
+def check_docx(path: Path, rel: str) -> None:
+    """Raise ``IngestError`` unless ``path`` is a zip with a Word body whose text parts unpack to a sane size
+    (what the archive declares; reading never unpacks more than that), without unpacking anything."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = {info.filename: info.file_size for info in archive.infolist()}
@@ -249,6 +249,12 @@ def _docx_to_text(path: Path, rel: str) -> str:
             rel,
             f".docx text parts unpack to {xml_bytes} bytes (limit {DOCX_MAX_XML_BYTES}); possible zip bomb",
         )
+
+
+def _docx_to_text(path: Path, rel: str) -> str:
+    from langchain_community.document_loaders import Docx2txtLoader
+
+    check_docx(path, rel)
     try:
         docs = Docx2txtLoader(str(path)).load()
     except Exception as exc:

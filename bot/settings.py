@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SECRET_FIELDS = ("slack_signing_secret", "slack_bot_token", "webhook_token", "page_password")
+SECRET_FIELDS = ("slack_signing_secret", "slack_bot_token", "webhook_token", "page_password", "api_tokens")
 
 
 def _config_file() -> Path:
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
         "glossary.tsv", description="Bilingual glossary inside docs_dir (term<TAB>term per line); not indexed."
     )
     data_dir: Path = Field(Path(".policybot"), description="Local state: feedback, webhook dedup store, eval caches.")
+    benchmarks_dir: Path = Field(Path("../shared/benchmarks"),
+                                 description="The shared benchmarks (policyqa/, rgb_en/ …) that eval suites read.")
 
     # --- ingestion ----------------------------------------------------------------------------------
     chunk_tokens: int = Field(160, ge=32, le=2000, description="Chunk budget in cl100k_base tokens (tiktoken).")
@@ -109,6 +111,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
     port: int = Field(7860, description="HTTP port of the page, webhook and /healthz.")
     page_password: SecretStr = Field(SecretStr(""), description="If set, the page and document tab need it.")
+
+    # --- HTTP API (/api/v1, OpenAI-compatible /v1) -------------------------------------------------------
+    api_tokens: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer tokens of the HTTP API, comma-separated: TOKEN may ask and list, TOKEN:write may also "
+                    "upload and delete documents. None here or in api_tokens_file = the API answers 401.")
+    api_tokens_file: Path | None = Field(
+        None, description="A file of API tokens, one per line: TOKEN [read|write]; '#' starts a comment. "
+                          "Re-read when it changes (no restart).")
+    api_allow_loopback: bool = Field(
+        False, description="Accept API requests that carry no token from this machine (127.0.0.1/::1, no proxy "
+                           "headers), with write rights. Leave off behind a reverse proxy on the same host.")
+    api_model_name: str = Field("policybot", description="The model id that /v1/models lists and /v1/chat/completions accepts.")
 
     # --- chat integrations ----------------------------------------------------------------------------
     slack_signing_secret: SecretStr = Field(SecretStr(""), description="Slack app signing secret.")

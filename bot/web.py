@@ -21,11 +21,21 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from bot import web_render as render  # noqa: E402
-from bot.answer import AnswerService, DocumentLibrary  # noqa: E402
+from bot.answer import Answer, AnswerService, DocumentLibrary  # noqa: E402
+from bot.api_format import public_answer  # noqa: E402
+from bot.errors import BusyError, UserInputError  # noqa: E402
 from bot.feedback import FeedbackStore  # noqa: E402
 from bot.ratelimit import RateLimiter  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.web_handlers import EXAMPLES, UPLOAD_SUFFIXES, ChatHandler, ChatTurn, DocumentsHandler  # noqa: E402
+from bot.uploads import UPLOAD_SUFFIXES  # noqa: E402
+from bot.web_handlers import (  # noqa: E402
+    EXAMPLES,
+    SORRY,
+    ChatHandler,
+    ChatTurn,
+    DocumentsHandler,
+    busy_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,24 @@ def build_page(
 
     def ask(question: str, turns: list[ChatTurn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         yield from chat.respond(question, turns, _client_key(request))
+
+    def ask_api(question: str, history: list[dict[str, str]] | None = None,
+                request: gr.Request = None) -> Iterator[dict[str, Any]]:  # type: ignore[assignment]
+        """Ask a question about the documents. `history`: earlier turns, [{"role": "user" | "assistant",
+        "content": ...}]. Yields progress and draft updates; the last value is the checked answer: text with [n]
+        markers, citations (passage, offsets), status, trace. Same password and rate limit as the page."""
+        try:
+            yield from chat.api_answer(question, history, _client_key(request), public)
+        except BusyError as error:
+            raise gr.Error(busy_message(error)) from None
+        except UserInputError as error:
+            raise gr.Error(str(error)) from None
+        except Exception:
+            log.exception("page API question failed")
+            raise gr.Error(SORRY) from None
+
+    def public(answer: Answer) -> dict[str, Any]:
+        return public_answer(answer, settings)
 
     def pick_example(selection: gr.SelectData) -> str:
         value = selection.value
@@ -139,6 +167,7 @@ def build_page(
             "inputs": [question, turns],
             "outputs": [question, chatbot, sources, turns],
             "concurrency_limit": settings.queue_size + 1,
+            "concurrency_id": "answer",  # the chat and the page's API (/ask) share one limit
             "api_visibility": "private",
             "show_progress": "hidden",
         }
@@ -151,6 +180,7 @@ def build_page(
         )
         remove_button.click(remove, choice, [status, table, choice], concurrency_limit=1, api_visibility="private")
         page.load(refresh_docs, None, [table, choice], api_visibility="private")
+        gr.api(ask_api, api_name="ask", concurrency_limit=settings.queue_size + 1, concurrency_id="answer")
     page.queue(default_concurrency_limit=4)
     return page
 

@@ -19,6 +19,7 @@ from bot.answer import Answer, AnswerService, DocumentLibrary, Final, Progress, 
 from bot.errors import BusyError, UserInputError
 from bot.feedback import FeedbackStore
 from bot.settings import Settings
+from bot.uploads import upload_problem
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ EXAMPLES = (
     "Who is Zou Yongbing?",
     "广东选择这五个未来产业的标准是什么？",
 )
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 SORRY = "Sorry, something went wrong while answering. The details are in the server log; please try again."
 SORRY_DOCS = "Sorry, the documents could not be changed. The details are in the server log."
 QUESTION_SHOWN_CHARS = 200
@@ -164,6 +164,42 @@ class ChatHandler:
             turn.reply = render.notice_html(SORRY)
         yield self._update(turns)
 
+    def api_answer(self, question: str | None, history: list[dict[str, str]] | None, client: str = "",
+                   public: Callable[[Answer], dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+        """The page's own API (``gradio_client``, ``api_name="/ask"``): the same limits as the chat, then
+        ``{"event": "progress"|"draft", ...}`` updates and, last, ``{"event": "answer", **Answer}``.
+
+        Raises UserInputError (empty, too long, rate-limited, bad history) and BusyError; the page turns
+        them into the client's error message.
+        """
+        question = (question or "").replace("\x00", "").strip()
+        if not question:
+            raise UserInputError("The question is empty. Send a question about the documents.")
+        if len(question) > self.settings.max_question_chars:
+            raise UserInputError(f"The question is {len(question)} characters long; the limit is "
+                                 f"{self.settings.max_question_chars}.")
+        if self.limiter is not None and not self.limiter.allow(client or "anonymous"):
+            raise UserInputError(f"More than {self.settings.rate_limit_per_minute} questions in a minute; "
+                                 "wait a moment and ask again.")
+        turns: list[Turn] = []
+        for item in history or []:
+            role, content = item.get("role"), item.get("content")
+            if role not in ("user", "assistant") or not isinstance(content, str):
+                raise UserInputError('Each history item must be {"role": "user" or "assistant", "content": text}.')
+            turns.append(Turn(role, content))  # type: ignore[arg-type]
+        draft = ""
+        for event in self.service.stream(question, turns, None):
+            if isinstance(event, Final):
+                body = public(event.answer) if public else event.answer.to_json_dict()
+                yield {"event": "answer", **body, "checked": True}
+                return
+            if isinstance(event, Token):
+                draft += event.text
+                yield {"event": "draft", "text": draft, "checked": False}
+            elif isinstance(event, Progress):
+                yield {"event": "progress", "message": event.message}
+        raise RuntimeError("the answer stream ended without a Final event")
+
     def rate(self, turns: list[ChatTurn] | None, index: Any, liked: Any) -> str:
         """Store a thumbs up/down for the assistant message at chat ``index``; return a note for the page."""
         position = index[0] if isinstance(index, list | tuple) else index
@@ -204,13 +240,9 @@ class DocumentsHandler:
             return []
 
     def check_file(self, path: Path) -> str | None:
-        """Why ``path`` cannot be uploaded, or None if it can."""
-        if path.suffix.lower() not in UPLOAD_SUFFIXES:
-            return f"{path.name}: only {', '.join(UPLOAD_SUFFIXES)} files can be added."
-        size_mb = path.stat().st_size / (1024 * 1024)
-        if size_mb > self.settings.max_upload_mb:
-            return f"{path.name} is {size_mb:.1f} MB; the limit is {self.settings.max_upload_mb:g} MB."
-        return None
+        """Why ``path`` cannot be uploaded, or None if it can (``bot.uploads.upload_problem``)."""
+        problem = upload_problem(path, path.name, self.settings.max_upload_mb)
+        return problem.message if problem else None
 
     def upload(self, files: list[str] | None, progress: Callable[[float, str], None] | None = None) -> str:
         paths = [Path(f) for f in files or []]

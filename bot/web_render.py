@@ -86,17 +86,30 @@ def _cited_text(text: str, citations: Sequence[Citation], turn: int) -> str:
     return "".join(parts)
 
 
+def searched_line(answer: Answer, question: str = "") -> str:
+    """What was searched, as one line: the pipeline's own sentence ("Searched 3 documents for: …") as it is,
+    anything else after "Searched: "; empty when nothing is known."""
+    searched = answer.trace.searched or answer.trace.standalone_question or answer.question or question
+    if not searched:
+        return ""
+    return searched if searched.startswith("Searched ") else f"Searched: {searched}"
+
+
 def answer_html(answer: Answer, turn: int) -> str:
-    """The checked answer: status badge, text with each ``[n]`` linked to its source, refusal details."""
+    """The checked answer: status badge, text with each ``[n]`` linked to its source, refusal details.
+
+    A refusal's text ends with what was searched; that sentence is shown once, on its own line below it."""
     meta = _block("pb-meta", badge(answer.status))
-    body = _block("pb-text", _cited_text(answer.text, answer.citations, turn))
+    text = answer.text
+    searched = answer.trace.searched
+    if answer.status == "refused" and searched and text.rstrip().endswith(searched):
+        text = text.rstrip()[: -len(searched)].rstrip()
+    body = _block("pb-text", _cited_text(text, answer.citations, turn))
     extra = ""
     if answer.trace.fallback.startswith("model unavailable"):
         extra += _block("pb-model-down", MODEL_DOWN)
-    if answer.status == "refused":
-        searched = answer.trace.searched or answer.trace.standalone_question or answer.question
-        if searched:
-            extra += _block("pb-searched", "Searched: " + escape_text(searched))
+    if answer.status == "refused" and (line := searched_line(answer)):
+        extra += _block("pb-searched", escape_text(line))
     return _block(f"pb-answer pb-status-{html.escape(answer.status)}", meta + body + extra)
 
 
@@ -139,8 +152,7 @@ def _source_items(answer: Answer, turn: int) -> str:
 def _turn_sources(question: str, answer: Answer, turn: int) -> str:
     if answer.citations:
         return _source_items(answer, turn)
-    searched = answer.trace.searched or question
-    return _block("pb-no-sources", "No passage was cited. Searched: " + escape_text(searched))
+    return _block("pb-no-sources", "No passage was cited. " + escape_text(searched_line(answer, question)))
 
 
 def sources_html(turns: Sequence[tuple[str, Answer | None]]) -> str:

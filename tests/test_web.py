@@ -169,6 +169,16 @@ def test_refusal_is_styled_apart_and_says_what_was_searched(settings: Settings) 
     assert "earmarked yuan budget" in updates[-1].sources
 
 
+def test_a_refusal_says_what_was_searched_once(settings: Settings) -> None:
+    searched = "Searched 1 document for: \u201cHow many yuan?\u201d."
+    answer = Answer(text=f"The documents do not say. {searched}", status="refused", trace=Trace(searched=searched))
+    update = run(ChatHandler(FakeService([Final(answer)]), settings), "How many yuan?")[-1]
+    final = last_reply(update)
+    assert final.count("Searched 1 document") == 1 and "Searched: Searched" not in final
+    assert "The documents do not say." in final
+    assert update.sources.count("Searched 1 document") == 1 and "Searched: Searched" not in update.sources
+
+
 def test_follow_up_passes_the_earlier_turns_as_history(settings: Settings) -> None:
     service = FakeService()
     handler = ChatHandler(service, settings)
@@ -267,8 +277,10 @@ def test_upload_over_the_size_limit_or_of_another_type_is_refused(settings: Sett
     docs = DocumentsHandler(library, settings)
     too_big = docs.upload([write(tmp_path / "big.txt", 5000)])
     wrong_type = docs.upload([write(tmp_path / "tool.exe", 10)])
+    empty = docs.upload([write(tmp_path / "empty.md", 0)])
     assert "big.txt is 0.0 MB; the limit is 0.001 MB" in too_big and "pb-fail" in too_big
     assert "only .txt" in wrong_type and library.added == []
+    assert "empty.md is empty" in empty and "pb-fail" in empty and library.added == []
 
 
 def test_upload_adds_accepted_files_reports_progress_and_lists_them(settings: Settings, tmp_path: Path) -> None:
