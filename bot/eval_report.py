@@ -221,3 +221,37 @@ def compare(
         lines.append(f"{name:<20} {fmt(before):>8} -> {fmt(now):>8} {delta:>7}  {verdict}".rstrip())
     lines.append("REGRESSION: a gated metric fell beyond its tolerance" if regressed else "no gated metric regressed")
     return lines, regressed
+
+
+SUMMARY_COLUMNS = ("cases", "hit@5", "fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "invented_rate",
+                   "citation_precision", "pipeline_support", "answer_words_p50", "latency_p50_s", "model_share",
+                   "quoted_share", "refused_share")
+MATRIX_COLUMNS = ("fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "invented_rate",
+                  "answer_words_p50", "latency_p50_s", "model_share", "quoted_share", "refused_share")
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return "n/a"
+    return str(value) if isinstance(value, int) else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def render_summary(reports: Mapping[str, Report]) -> str:
+    """One table for a suite run: a row per corpus; then each corpus's headline metrics."""
+    run = next(iter(reports.values())).run if reports else {}
+    lines = ["# Eval suite", "", f"Model {run.get('model_id') or '?'}; prompt {run.get('prompt_id') or '?'}; "
+             f"judge {run.get('judge') or 'none'}.", ""]
+    lines += _table(["corpus", "split", *SUMMARY_COLUMNS],
+                    [[name, str(r.run.get("split", "?")), *(_cell(r.metrics.get(c)) for c in SUMMARY_COLUMNS)]
+                     for name, r in reports.items()])
+    lines += ["", "Seconds per corpus: " + ", ".join(f"{n} {r.run.get('seconds')}" for n, r in reports.items()), ""]
+    return "\n".join(lines) + "\n"
+
+
+def render_matrix(results: Mapping[str, Mapping[str, Report]]) -> str:
+    """The model matrix: a row per (model, corpus)."""
+    lines = ["# Model matrix", ""]
+    rows = [[label, name, *(_cell(r.metrics.get(c)) for c in MATRIX_COLUMNS)]
+            for label, reports in results.items() for name, r in reports.items()]
+    lines += _table(["model", "corpus", *MATRIX_COLUMNS], rows)
+    return "\n".join(lines) + "\n"

@@ -1,12 +1,11 @@
 """The offline eval runner: load cases, run each through the same pipeline as the page and webhook, score.
 
-``policybot eval`` is :func:`eval_command`; reports and the regression gate live in ``bot.eval_report``; the
-metrics themselves in ``bot.metrics`` (defined in eval/README.md).
+``policybot eval`` is ``bot.eval_cli``; reports and the regression gate live in ``bot.eval_report``; the
+metrics in ``bot.metrics`` and, judged independently of the pipeline, ``bot.faithfulness``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -20,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm import tqdm
 
 from bot.answer import Answer, AnswerService, Final, Scope, Token, Trace, Turn
-from bot.errors import ConfigError, UserInputError
-from bot.eval_report import Report, compare, metrics_lines, write_reports
+from bot.errors import UserInputError
+from bot.eval_report import Report
 from bot.faithfulness import check_answer
 from bot.metrics import (
     CaseResult,
@@ -37,7 +36,6 @@ from bot.metrics import (
     word_count,
 )
 from bot.metrics import answer_f1 as score_f1
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -164,17 +162,25 @@ def answer_source(answer: Answer) -> str:
     return "quoted" if "quoted" in answer.trace.fallback else "model"
 
 
-def _faithfulness(text: str, passages: dict[int, str]) -> dict[str, Any]:
-    """The independent check (bot.faithfulness): per-sentence claims and flips, and citation stats from it."""
+JudgeFn = Callable[[str, str], float]
+
+
+def _faithfulness(text: str, passages: dict[int, str], judge: JudgeFn | None = None) -> dict[str, Any]:
+    """The independent check (bot.faithfulness): per-sentence claims and flips, and citation stats from it;
+    with a judge, its probability for every (sentence, cited passage) pair beside the strict verdict."""
     check = check_answer(text, passages)
+    judged = [{"sentence": s.sentence, "citation": n, "p_supported": round(judge(s.sentence, passages[n]), 4),
+               "strict_supported": n in s.supported_citations}
+              for s in check.sentences for n in s.citations if n in passages] if judge else []
     stats = CitationStats(citations=sum(len(s.citations) for s in check.sentences),
                           supported_citations=sum(len(s.supported_citations) for s in check.sentences),
                           sentences=len(check.sentences), supported_sentences=sum(s.faithful for s in check.sentences))
     return {"citation": stats, "invented": check.invented, "unsupported_claims": check.unsupported_claims,
-            "polarity_flips": check.polarity_flips, "faithfulness": check.to_json()}
+            "polarity_flips": check.polarity_flips, "faithfulness": check.to_json(), "judge": judged}
 
 
-def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[str], Sequence[Any]]) -> dict[str, Any]:
+def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[str], Sequence[Any]],
+           judge: JudgeFn | None = None) -> dict[str, Any]:
     replied = answer.status != "refused"
     matched = facts_matched(answer.text, case.answers) if replied else [False] * len(case.answers)
     recall = fact_recall(answer.text, case.answers) if replied else (0.0 if case.answers else None)
@@ -190,7 +196,7 @@ def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[s
         "answer_words": word_count(answer.text) if replied else 0,
         "pipeline_citation": citation_stats(answer.text, passages, support, splitter) if replied else None,
         "answer_source": answer_source(answer),
-        **(_faithfulness(answer.text, passages) if replied else {}),
+        **(_faithfulness(answer.text, passages, judge) if replied else {}),
     }
 
 
@@ -218,6 +224,7 @@ def run_eval(
     support: SupportFn | None = None,
     splitter: Callable[[str], Sequence[Any]] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    judge: JudgeFn | None = None,
 ) -> Report:
     """Ask every case through ``service.stream`` and score it; a case that raises is recorded, the run goes on.
 
@@ -239,7 +246,7 @@ def run_eval(
         try:
             answer, latency, ttft = _ask(service, case, clock)
             answers.append(answer)
-            row.update(_score(case, answer, support, splitter), latency_s=latency, ttft_s=ttft)
+            row.update(_score(case, answer, support, splitter, judge), latency_s=latency, ttft_s=ttft)
             query = answer.trace.standalone_question or case.question
         except Exception as exc:  # one bad case must not stop the run
             log.warning("case %s failed: %s", case.id, exc)
@@ -258,68 +265,3 @@ def run_eval(
            "seconds": round(time.perf_counter() - t0, 3)}
     baselines = {m: retrieval_metrics(results, m) for m in ("bm25", "vector")} if retriever is not None else {}
     return Report(metrics=summarise(results), baselines=baselines, by_lang=by_lang(results), cases=results, run=run)
-
-
-# --- the CLI glue: `policybot eval` ---------------------------------------------------------------------
-
-
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``policybot eval``; bot.cli adds them to its subcommand and calls :func:`eval_command`."""
-    parser.add_argument("--cases", type=Path, required=True, help="JSON Lines cases file")
-    parser.add_argument("--docs", type=Path, default=None, help="corpus folder (default: settings docs_dir)")
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev",
-                        help="which cases to run (default dev: the test split is for reporting only)")
-    parser.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
-    parser.add_argument("--out", type=Path, default=None, help="report folder (default eval/reports/<time>/)")
-    parser.add_argument("--limit", type=int, default=None, help="run only the first N cases")
-    parser.add_argument("--every", type=int, default=1, help="run every K-th case (a fixed sample; default 1 = all)")
-    parser.add_argument("--compare", type=Path, default=None, help="baseline report.json; exit 1 on a regression")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--model", default=None, help="GGUF model file (default: the bundled model)")
-    group.add_argument("--llm-url", dest="llm_url", default=None, help="OpenAI-compatible llama.cpp server URL")
-
-
-def eval_command(args: argparse.Namespace, settings: Settings) -> int:
-    """``policybot eval``: index the corpus into a cached index, run the cases, write reports, compare."""
-    from bot.ingest import corpus_hash, ingest
-    from bot.pipeline import build_pipeline
-
-    cases = load_cases(args.cases)
-    split = getattr(args, "split", None) or "all"
-    if split != "all":
-        cases = [c for c in cases if c.split == split]
-        if not cases:
-            raise UserInputError(f"{args.cases} has no cases with split '{split}'. Fix: pass --split dev|test|all.")
-    every = int(getattr(args, "every", 1) or 1)
-    if every < 1:
-        raise UserInputError("--every must be at least 1.")
-    cases = cases[::every]
-    limit = getattr(args, "limit", None)
-    if limit is not None and limit < 1:
-        raise UserInputError("--limit must be at least 1.")
-    docs = Path(args.docs or settings.docs_dir)
-    if not docs.is_dir():
-        raise ConfigError(f"The corpus folder {docs}/ does not exist. Fix: pass --docs DIR (a folder of documents).")
-    chash = corpus_hash(docs, settings)
-    cache = Path(settings.data_dir) / "eval-index" / chash
-    local = settings.with_overrides(docs_dir=docs, index_dir=cache, model_path=getattr(args, "model", None),
-                                    llm_url=getattr(args, "llm_url", None))
-    report_ingest = ingest(local, docs_dir=docs, index_dir=cache, progress=True)
-    log.info("eval index %s: %s", cache, report_ingest.summary())
-    pipeline = build_pipeline(local)
-    run_info = {"corpus_hash": chash, "index_dir": str(cache), "docs_dir": str(docs), "cases_file": str(args.cases),
-                "split": split, "settings": local.redacted()}
-    report = run_eval(pipeline, pipeline.retriever, cases, limit=limit, progress=True, run_info=run_info)
-    out = Path(args.out) if args.out else Path("eval/reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    paths = write_reports(report, out)
-    as_json = bool(getattr(args, "json", False))
-    if as_json:
-        print(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(metrics_lines(report)))
-    print(f"reports: {', '.join(str(p) for p in paths)}", file=sys.stderr)
-    if args.compare:
-        lines, regressed = compare(report, Path(args.compare))
-        print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
-        return 1 if regressed else 0
-    return 0

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("bot.pipeline")
 pytest.importorskip("bot.ingest")
 
-from bot.evaluate import add_eval_arguments, eval_command  # noqa: E402
+from bot.eval_cli import add_eval_arguments, eval_command  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 27 cases through the real model

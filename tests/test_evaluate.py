@@ -15,7 +15,8 @@ import pytest
 from bot.answer import Answer, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
 from bot.errors import ConfigError, UserInputError
 from bot.eval_report import GATES, Gate, compare, render_markdown, write_reports
-from bot.evaluate import Case, add_eval_arguments, eval_command, load_cases, run_eval
+from bot.eval_cli import add_eval_arguments, eval_command
+from bot.evaluate import Case, load_cases, run_eval
 from bot.metrics import contains, normalize
 from bot.settings import Settings
 
@@ -73,6 +74,17 @@ def test_a_malformed_case_names_its_line_number_and_field(tmp_path: Path, row: d
         load_cases(path)
     assert ":2:" in str(err.value)
     assert f"'{field}" in str(err.value)
+
+
+def test_a_case_without_a_split_is_a_dev_case(tmp_path: Path):
+    row = {k: v for k, v in case().items() if k != "split"}
+    assert load_cases(write_cases(tmp_path / "c.jsonl", [row]))[0].split == "dev"
+
+
+def test_an_unknown_split_is_an_error_naming_the_line(tmp_path: Path):
+    path = write_cases(tmp_path / "c.jsonl", [case(id="ok"), case(split="train")])
+    with pytest.raises(UserInputError, match=r":2: field 'split'"):
+        load_cases(path)
 
 
 def test_invalid_json_names_its_line_number(tmp_path: Path):
@@ -243,6 +255,27 @@ def test_the_runner_scores_facts_refusals_citations_and_timing(cases: list[Case]
     assert report.run["model_id"] == "smol" and report.run["prompt_id"] == "answer@1"
 
 
+def test_an_answer_that_negates_its_citation_is_invented_whatever_the_pipeline_check_says(service: FakeService):
+    flipped = Answer(text="By 2030, Guangdong will not create five future industrial science and technology parks [1].",
+                     citations=[cite(1)], status="answered", trace=Trace(fallback="quoted the evidence instead"))
+    service.script["How many parks?"] = flipped
+    report = run_eval(service, None, [Case.model_validate(case())], progress=False,
+                      support=lambda sentence, passage: True, clock=service.clock)
+    row = report.cases[0]
+    assert row.invented and row.polarity_flips == 1 and row.answer_source == "quoted"
+    assert report.metrics["invented_rate"] == 1.0 and report.metrics["citation_precision"] == 0.0
+    assert report.metrics["pipeline_support"] == 1.0  # the pipeline's own test is reported apart
+    assert "polarity flip" in render_markdown(report)
+
+
+def test_a_judge_scores_every_cited_pair_beside_the_strict_verdict(service: FakeService):
+    report = run_eval(service, None, [Case.model_validate(case())], progress=False, support=word_support,
+                      clock=service.clock, judge=lambda sentence, passage: 0.8)
+    assert report.cases[0].judge == [{"sentence": report.cases[0].judge[0]["sentence"], "citation": 1,
+                                      "p_supported": 0.8, "strict_supported": True}]
+    assert report.metrics["judge_support"] == 1.0 and report.metrics["judge_agreement"] == 1.0
+
+
 def test_the_trace_ttft_wins_over_the_measured_one(service: FakeService):
     answer = good_answer()
     answer.trace.ttft_s = 0.05
@@ -342,11 +375,11 @@ def test_a_bad_baseline_is_a_clear_error(tmp_path: Path, cases: list[Case], serv
 def fake_stack(monkeypatch: pytest.MonkeyPatch, service: FakeService) -> dict[str, list[object]]:
     seen: dict[str, list[object]] = {"ingest": [], "settings": []}
 
-    def ingest(settings: Settings, *, docs_dir: Path, index_dir: Path, progress: bool = True) -> object:
+    def ingest(settings: Settings, *, docs_dir: Path, index_dir: Path, progress: bool = True, **_: object) -> object:
         seen["ingest"].append((docs_dir, index_dir))
         return types.SimpleNamespace(summary=lambda: "fake")
 
-    def build_pipeline(settings: Settings) -> object:
+    def build_pipeline(settings: Settings, **_: object) -> object:
         seen["settings"].append(settings)
         pipeline = types.SimpleNamespace(stream=service.stream, answer=service.answer, retriever=FakeRetriever())
         return pipeline
