@@ -48,7 +48,7 @@ unit: install
 	$(BIN)/pytest -q -m "not slow and not browser"
 
 eval: install
-	$(BIN)/policybot eval --cases eval/seed.jsonl --every 4 --compare eval/baselines/seed.json
+	$(BIN)/policybot eval --suite gate
 
 bench: install
 	$(BIN)/policybot bench

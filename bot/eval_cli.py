@@ -176,6 +176,10 @@ def _suite(args: argparse.Namespace, settings: Settings) -> int:
     from bot.llm import build_chat_model
 
     entries = suite_entries(args.suite, _benchmarks_dir(args, settings))
+    if args.suite == "gate":
+        # The gate compares with committed baselines: one llama.cpp thread gives the same figures whatever else
+        # the machine runs (two threads that share a core with other work can be many times slower).
+        settings = settings.with_overrides(n_threads=1)
     out = _out_dir(args)
     embeddings = build_embeddings(settings.embedding_batch, settings.embedding_backend)
     judge = _judge(args, settings)
