@@ -34,5 +34,9 @@ class BusyError(PolicyBotError):
     """The model queue is full. The client retries later (HTTP 503 / 429)."""
 
 
+class RequestAbandoned(PolicyBotError):
+    """The client went away before its answer was ready; nobody is left to tell. The edge just stops."""
+
+
 class IngestError(PolicyBotError):
     """One document could not be ingested; the rest of the corpus is unaffected."""

@@ -6,11 +6,14 @@ generation at a time anyway. Every front end (page, webhook, CLI server) shares 
 Waiting is first-come first-served. When ``queue_size`` requests already wait, or a request has waited
 ``queue_timeout_s``, :class:`~bot.errors.BusyError` is raised so the edge can answer "busy, retry".
 The slot is held for the whole stream and released when the stream ends, fails, or is abandoned
-(``close()``, garbage collection, ``GeneratorExit``).
+(``close()``, garbage collection, ``GeneratorExit``). A request that is still waiting can be abandoned too: code
+run under :func:`abandon_when` leaves the line as soon as its event is set (the client went away), raising
+:class:`~bot.errors.RequestAbandoned`, so a closed connection never takes its turn.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
@@ -18,10 +21,24 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import BusyError
+from bot.errors import BusyError, RequestAbandoned
 
 if TYPE_CHECKING:
     from bot.llm import ChatModel, Message
+
+
+ABANDON_POLL_S = 0.2  # how often a waiter under abandon_when() looks at its event
+_abandoned: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("abandoned", default=None)
+
+
+@contextmanager
+def abandon_when(event: threading.Event) -> Iterator[None]:
+    """Model requests made in this block (this thread) stop waiting for the model once ``event`` is set."""
+    token = _abandoned.set(event)
+    try:
+        yield
+    finally:
+        _abandoned.reset(token)
 
 
 class ChatStream(Iterator[str]):
@@ -97,6 +114,9 @@ class ModelQueue:
         """Wait for the slot in FIFO order; returns the seconds waited."""
         start = time.monotonic()
         ticket = object()
+        abandoned = _abandoned.get()
+        if abandoned is not None and abandoned.is_set():
+            raise RequestAbandoned("The request was abandoned before it reached the model.")
         with self._cond:
             if self._running < self.slots and not self._tickets:
                 self._running += 1
@@ -121,6 +141,10 @@ class ModelQueue:
                             f"The model is busy: waited {self.queue_timeout_s:g} s for a free slot "
                             f"(POLICYBOT_QUEUE_TIMEOUT_S). Try again in a moment."
                         )
+                    if abandoned is not None:
+                        if abandoned.is_set():
+                            raise RequestAbandoned("The request was abandoned while waiting for the model.")
+                        remaining = min(remaining, ABANDON_POLL_S)
                     self._cond.wait(remaining)
             except BaseException:
                 self._tickets.remove(ticket)

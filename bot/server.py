@@ -1,4 +1,5 @@
-"""One server process: the Gradio page at ``/``, the webhook routes, and ``GET /healthz``.
+"""One server process: the Gradio page at ``/``, the HTTP API (``/api/v1``, ``/v1``, ``/docs``), the webhook
+routes, and ``GET /healthz``.
 
 The pipeline (model, embeddings, index) is built once here and handed to each front end.
 """
@@ -24,9 +25,18 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+API_DESCRIPTION = (
+    "Offline question answering over policy documents, every claim cited. `/api/v1` is PolicyBot's own API "
+    "(ask, documents, jobs); `/v1` is OpenAI-compatible (chat completions, models). Every API route needs "
+    "`Authorization: Bearer <token>` (POLICYBOT_API_TOKENS). The chat page is at `/`."
+)
+
 
 def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
     """The ASGI app. ``pipeline`` defaults to ``build_pipeline(settings)`` (tests may pass their own)."""
+    from fastapi_offline import FastAPIOffline
+
+    from bot.api import mount_api
     from bot.library import Library
     from bot.pipeline import build_pipeline
     from bot.web import mount_page
@@ -63,7 +73,8 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         if state is not None and hasattr(state, "drain"):
             await state.drain(10.0)
 
-    app = FastAPI(title="PolicyBot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPIOffline(title="PolicyBot", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                         description=API_DESCRIPTION)  # /docs: Swagger UI from a local copy, no CDN
     app.state.pipeline = pipeline
     app.state.library = library
     app.state.started = started
@@ -83,6 +94,7 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(router)
+    mount_api(app, pipeline, library, settings)
     return mount_page(app, pipeline, library, settings)
 
 

@@ -192,6 +192,37 @@ def test_queue_gives_up_with_busy_after_the_wait_timeout() -> None:
     assert ask(queue, "after") == "The answer [1]."
 
 
+def test_an_abandoned_waiter_leaves_the_line_at_once_and_never_takes_its_turn() -> None:
+    from bot.errors import RequestAbandoned
+    from bot.llm_queue import abandon_when
+
+    queue = ModelQueue(FakeChatModel(delay_s=0), queue_size=4, queue_timeout_s=30)
+    gone = threading.Event()
+    outcome: list[str] = []
+
+    def waiter() -> None:
+        with abandon_when(gone):
+            try:
+                ask(queue, "from a client that hangs up")
+                outcome.append("answered")
+            except RequestAbandoned:
+                outcome.append("abandoned")
+
+    with queue.slot():
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        wait_until(lambda: queue.waiting == 1)
+        gone.set()
+        started = time.monotonic()
+        wait_until(lambda: queue.waiting == 0)
+        assert time.monotonic() - started < 2, "it leaves while the model is still busy, not when its turn comes"
+        thread.join(5)
+    assert outcome == ["abandoned"] and queue.running == 0
+    with abandon_when(gone), pytest.raises(RequestAbandoned):
+        ask(queue, "already abandoned")
+    assert ask(queue, "someone else") == "The answer [1]."
+
+
 def test_slot_is_released_when_the_consumer_closes_a_stream_early() -> None:
     fake = FakeChatModel(deltas=["a", "b", "c", "d"], delay_s=0)
     queue = ModelQueue(fake, queue_size=2, queue_timeout_s=1)
