@@ -26,7 +26,7 @@ from bot.eval_report import (
     render_summary,
     write_reports,
 )
-from bot.evaluate import Case, load_cases, run_eval
+from bot.evaluate import Case, load_cases, rescore, run_eval
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                            "eval/baselines/), all (seed + every benchmark, whole corpora), or benchmark names, "
                            "comma-separated")
     what.add_argument("--refresh-gate", action="store_true", help="rebuild eval/gate.json from the benchmarks and exit")
+    what.add_argument("--rescore", type=Path, nargs="+", default=None, metavar="REPORT",
+                      help="re-score saved report.json files (or folders of them) with the current metrics, "
+                           "without asking anything again; rewrites them and their report.md")
     parser.add_argument("--docs", type=Path, default=None, help="corpus folder for --cases (default: docs_dir)")
     parser.add_argument("--benchmarks", type=Path, default=None,
                         help="folder of the shared benchmarks (default: the benchmarks_dir setting)")
@@ -238,6 +241,22 @@ def eval_command(args: argparse.Namespace, settings: Settings) -> int:
         for name, spec in gate["benchmarks"].items():
             print(f"{name}: {len(spec['cases'])} cases, {len(spec['docs'])} documents (~{spec['estimated_chunks']} chunks)")
         print(f"wrote {GATE_FILE}")
+        return 0
+    if getattr(args, "rescore", None):
+        for path in args.rescore:
+            for found in ([path] if path.is_file() else sorted(path.rglob("*.json"))):
+                try:
+                    report = rescore(found)
+                except UserInputError:
+                    if path.is_file():
+                        raise
+                    continue  # summary.json, matrix.json: not reports
+                if found.name == "report.json":
+                    write_reports(report, found.parent)
+                else:  # a baseline: the file itself
+                    found.write_text(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=1) + "\n",
+                                     encoding="utf-8")
+                print(f"{found}: invented_rate {report.metrics.get('invented_rate')}")
         return 0
     if getattr(args, "suite", None):
         return _suite(args, settings)

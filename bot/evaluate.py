@@ -265,3 +265,20 @@ def run_eval(
            "seconds": round(time.perf_counter() - t0, 3)}
     baselines = {m: retrieval_metrics(results, m) for m in ("bm25", "vector")} if retriever is not None else {}
     return Report(metrics=summarise(results), baselines=baselines, by_lang=by_lang(results), cases=results, run=run)
+
+
+def rescore(path: Path) -> Report:
+    """A saved report.json scored again with the current metrics (the answers and citations as saved)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = data["cases"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserInputError(f"{path} is not a report.json ({exc}).") from None
+    results = []
+    for row in rows:
+        if row.get("status") in ("answered", "partial"):
+            passages = {int(c["n"]): str(c["text"]) for c in row.get("citations", [])}
+            row.update(_faithfulness(row.get("text", ""), passages))
+        results.append(CaseResult.model_validate(row))
+    return Report(metrics=summarise(results), baselines=data.get("baselines", {}), by_lang=by_lang(results),
+                  cases=results, run={**data.get("run", {}), "rescored": datetime.now(UTC).isoformat(timespec="seconds")})

@@ -102,12 +102,27 @@ def has_han(text: str) -> bool:
     return bool(_HAN_RE.search(text))
 
 
+_IRREGULAR = {past: base for base, forms in (pair.split(":") for pair in _words_list(
+    "arise:arose,arisen be:was,were,been beat:beaten become:became begin:began,begun break:broke,broken "
+    "bring:brought build:built buy:bought choose:chose,chosen come:came do:did,done draw:drew,drawn drive:drove,"
+    "driven eat:ate,eaten fall:fell,fallen feel:felt fight:fought find:found fly:flew,flown forbid:forbade,"
+    "forbidden forget:forgot,forgotten get:got,gotten give:gave,given go:went,gone grow:grew,grown have:had "
+    "hold:held keep:kept know:knew,known lay:laid lead:led leave:left lend:lent lose:lost make:made mean:meant "
+    "meet:met pay:paid rise:rose,risen run:ran see:saw,seen seek:sought sell:sold send:sent shake:shook,shaken "
+    "show:shown speak:spoke,spoken spend:spent stand:stood steal:stole,stolen strike:struck swear:swore,sworn "
+    "take:took,taken teach:taught tell:told think:thought throw:threw,thrown understand:understood "
+    "undertake:undertook,undertaken win:won withdraw:withdrew,withdrawn write:wrote,written"))
+    for past in forms.split(",")}
+
+
 def stem(word: str) -> str:
-    """A light English stem: case, possessives and the common inflections ('industries' -> 'industry')."""
+    """A light English stem: case, possessives, the common inflections ('industries' -> 'industry') and the
+    irregular past forms ('took' -> 'take')."""
     w = word.lower().replace("\u2019", "'")
     if w.endswith("'s"):
         w = w[:-2]
     w = w.strip("'-")
+    w = _IRREGULAR.get(w, w)
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
         if w.endswith(suffix) and len(w) > len(suffix) + 2:
             return w[: -len(suffix)] + repl
@@ -210,7 +225,7 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in out if re.search(r"\w", _MARKERS.sub("", s))]
 
 
-_CLAUSE_CUT = re.compile(r"[,，;；:：]\s*|\s+(?:but|whereas|while|although)\s+", re.IGNORECASE)
+_CLAUSE_CUT = re.compile(r"[,，;；:：]\s*|\s*(?:…|\.\.\.)\s*|\s+(?:but|whereas|while|although)\s+", re.IGNORECASE)
 _CONDITION_LEAD = re.compile(r"^(?:but\s+)?(?:only|unless|except|provided|if|without|not|除非|仅|只有|但|不得|须)",
                              re.IGNORECASE)
 

@@ -435,3 +435,20 @@ def test_eval_command_rejects_a_missing_corpus_and_an_empty_split(tmp_path: Path
         eval_command(cli_args("--cases", str(cases_file), "--docs", str(tmp_path / "nope")), settings)
     with pytest.raises(UserInputError, match="split 'test'"):
         eval_command(cli_args("--cases", str(cases_file), "--docs", str(tmp_path), "--split", "test"), settings)
+
+
+def test_a_saved_report_is_rescored_with_the_current_metrics(tmp_path: Path, cases: list[Case], service: FakeService):
+    from bot.evaluate import rescore
+
+    report = run_eval(service, None, cases, progress=False, support=word_support, clock=service.clock)
+    data = report.to_json_dict()
+    data["cases"][0]["text"] = "By 2030, Guangdong will not create five future industrial parks [1]."
+    data["cases"][0]["invented"] = False
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    again = rescore(path)
+    assert again.cases[0].invented and again.cases[0].polarity_flips == 1
+    assert again.metrics["fact_recall"] == report.metrics["fact_recall"] and again.run["rescored"]
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(UserInputError, match="not a report"):
+        rescore(tmp_path / "bad.json")

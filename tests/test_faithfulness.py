@@ -172,3 +172,12 @@ def test_sentences_split_at_full_stops_but_not_after_abbreviations_or_inside_dec
     assert split_sentences("See No. 5 of the U.S. rules. Rate 3.5 applies.") == [
         "See No. 5 of the U.S. rules.", "Rate 3.5 applies."]
     assert split_sentences("一是加强防控。二是落实责任。") == ["一是加强防控。", "二是落实责任。"]
+
+
+def test_irregular_past_forms_are_the_same_word():
+    assert unsupported_claims("The awards took place on 5 January.", ["The awards will take place on 5 January."]) == []
+
+
+def test_a_quote_trimmed_with_an_ellipsis_is_compared_clause_by_clause():
+    passage = "We may use your contact information to tell you about offers, and about events hosted by our partners."
+    assert polarity_flips("We may use your contact information … events hosted by our partners.", {1: passage}) == []
