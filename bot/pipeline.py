@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +23,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot import answerable, compose, evidence, ground
 from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
+from bot.calibration import answerability_features, load_calibration
 from bot.errors import BusyError, ModelError, UserInputError
 from bot.followup import condense
 from bot.glossary import Glossary
@@ -30,7 +31,7 @@ from bot.index import Index
 from bot.injection import planted_spans
 from bot.llm import ChatModel
 from bot.prompts import Prompt, load_prompt
-from bot.retrieve import Retriever
+from bot.retrieve import Retriever, SearchResult
 from bot.settings import Settings
 from bot.speakers import Speaker, attribute, paragraph_spans
 
@@ -63,6 +64,38 @@ def _rambling(draft: str) -> bool:
 
 
 @dataclass
+class Gathered:
+    """What the stages before the model found: the evidence and the answerability decision."""
+
+    question: str
+    standalone: str
+    found: SearchResult
+    expansions: list[str]
+    terms: set[str]
+    wanted: Callable[[str], bool] | None
+    ranked: list[evidence.Evidence]
+    chosen: list[evidence.Evidence]
+    verdict: answerable.Verdict
+    searched: str
+    p_answerable: float | None = None
+    threshold: float = 0.5
+
+    @property
+    def answerable(self) -> bool:
+        """The calibrated score decides when there is one (the rules' verdict is one of its features)."""
+        if self.p_answerable is None:
+            return self.verdict.answerable
+        return bool(self.chosen) and self.p_answerable >= self.threshold
+
+    @property
+    def reason(self) -> str:
+        if self.p_answerable is None or not self.chosen:
+            return self.verdict.reason or "no passage is close enough to the question"
+        return (f"the calibrated answerability {self.p_answerable:.2f} is below {self.threshold:.2f}"
+                + (f" ({self.verdict.reason})" if self.verdict.reason else ""))
+
+
+@dataclass
 class _Loaded:
     """What a question needs from the current index generation; swapped whole on re-index."""
 
@@ -83,6 +116,7 @@ class Pipeline:
         self.glossary = glossary
         self.prompt: Prompt = load_prompt(settings.prompts_dir, settings.answer_prompt)
         self.sentence_vectors = evidence.SentenceVectors(embeddings)
+        self.calibration = load_calibration(settings.calibration)
         self._loaded = _Loaded(index, Retriever(index, embeddings, settings, glossary))
         self._swap_lock = threading.Lock()
 
@@ -182,30 +216,19 @@ class Pipeline:
             return now
 
         yield Progress("searching the documents")
-        standalone = condense(question, history)
-        trace.standalone_question = standalone
-        t = time.perf_counter()
-        found = loaded.retriever.run(standalone, scope=scope)
-        t = lap("retrieve", t)
+        g = self.gather(question, history, scope, timings, loaded)
+        trace.standalone_question, trace.searched = g.standalone, g.searched
         trace.candidates = [Candidate(chunk_id=p.chunk.id, doc_id=p.doc_id, score=round(p.score, 5),
                                       vector_rank=p.vector_rank, keyword_rank=p.keyword_rank)
-                            for p in found.passages]
-        expansions = self.glossary.expansions(standalone)
-        terms = evidence.query_terms(standalone, expansions)
-        items = [e for e in evidence.candidates(found.passages) if not self._planted(loaded, e.doc_id, e.start)]
-        for item in items:
-            self._attach_source(loaded, item)
-        kind = answerable.answer_type(question)
-        wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question, strict=True))
-        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
-                                lambda text: answerable.names_head(kind, text, question))
-        chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
-        t = lap("evidence", t)
-        verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
-        searched = self._searched(loaded.index, standalone, scope)
-        trace.searched = searched
-        if not verdict.answerable:
-            trace.fallback = f"refused: {verdict.reason}"
+                            for p in g.found.passages]
+        if g.p_answerable is not None and self.calibration is not None:
+            trace.p_answerable, trace.calibration = round(g.p_answerable, 4), self.calibration.ref
+        standalone, expansions, chosen, ranked, verdict, wanted = (g.standalone, g.expansions, g.chosen, g.ranked,
+                                                                   g.verdict, g.wanted)
+        found, terms, searched = g.found, g.terms, g.searched
+        t = time.perf_counter()
+        if not g.answerable:
+            trace.fallback = f"refused: {g.reason}"
             timings["total"] = round(time.perf_counter() - started, 4)
             yield Final(Answer(text=f"{self.settings.refusal_text} {searched}", citations=[], status="refused",
                                trace=trace, question=question))
@@ -247,6 +270,36 @@ class Pipeline:
         answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)
         yield Final(answer)
+
+    def gather(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None,
+               timings: dict[str, float] | None = None, loaded: _Loaded | None = None) -> Gathered:
+        """Retrieve, select evidence and decide whether the question is answerable from it: everything before
+        the model writes. ``policybot calibrate`` reads the same state to fit the answerability decision."""
+        loaded = loaded or self._loaded
+        timings = {} if timings is None else timings
+        t = time.perf_counter()
+        standalone = condense(question, history)
+        found = loaded.retriever.run(standalone, scope=scope)
+        timings["retrieve"] = round(time.perf_counter() - t, 4)
+        t = time.perf_counter()
+        expansions = self.glossary.expansions(standalone)
+        terms = evidence.query_terms(standalone, expansions)
+        items = [e for e in evidence.candidates(found.passages) if not self._planted(loaded, e.doc_id, e.start)]
+        for item in items:
+            self._attach_source(loaded, item)
+        kind = answerable.answer_type(question)
+        wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question, strict=True))
+        ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
+                                lambda text: answerable.names_head(kind, text, question))
+        chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
+        verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
+        g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
+                     self._searched(loaded.index, standalone, scope))
+        if self.calibration is not None:
+            g.p_answerable = self.calibration.p_answerable(answerability_features(g))
+            g.threshold = self.calibration.threshold
+        timings["evidence"] = round(time.perf_counter() - t, 4)
+        return g
 
     def _compose(self, question: str, chosen: list[evidence.Evidence], shown: list[str], trace: Trace,
                  started: float) -> Generator[Event, None, str]:

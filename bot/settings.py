@@ -93,6 +93,9 @@ class Settings(BaseSettings):
         40, ge=10, le=400,
         description="Longest evidence sentence in the prompt, in words; a longer one is cut to its best clauses "
                     "(prompt reading sets the time to first token).")
+    calibration: str = Field(
+        "", description="Answerability calibration: empty = the shipped bot/calibration/answerable.json (fitted by "
+                        "`policybot calibrate` on the dev splits), a path to your own, or 'off' for the rules alone.")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."
