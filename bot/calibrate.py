@@ -57,7 +57,8 @@ def _entries(args: argparse.Namespace, settings: Settings) -> list[SuiteEntry]:
             cases, _, docs = spec.partition(":")
             if not docs:
                 raise UserInputError(f"--cases {spec}: give FILE:DOCS (the cases file and its corpus folder).")
-            out.append(SuiteEntry(Path(cases).stem, Path(cases), Path(docs)))
+            name = Path(cases).parent.name if Path(cases).stem == "cases" else Path(cases).stem
+            out.append(SuiteEntry(name, Path(cases), Path(docs)))
         return out
     return full_entries(Path(args.benchmarks or settings.benchmarks_dir), ["seed", *BENCHMARKS])
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from bot.pipeline import Gathered
 
 FEATURES = ("rule_verdict", "top_score", "top_meaning", "top_words", "score_gap", "question_cover",
-            "keyword_first", "vector_first", "ranks_agree", "open_question", "question_zh", "cross_language")
+            "passage_cover", "figures_in_passage", "names_in_passage", "keyword_first", "vector_first",
+            "ranks_agree", "open_question", "question_zh", "cross_language")
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "answerable.json"
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
@@ -48,12 +49,21 @@ def answerability_features(g: Gathered) -> list[float]:
     seen = set().union(*(terms_of(e.support_text) for e in chosen)) if chosen else set()
     cover = len(own & seen) / len(own) if own else 0.0
     best = g.found.passages[0] if g.found.passages else None
-    keyword_first = float(best is not None and best.keyword_rank == 0)
-    vector_first = float(best is not None and best.vector_rank == 0)
+    keyword_first = float(best is not None and best.keyword_rank == 1)
+    vector_first = float(best is not None and best.vector_rank == 1)
+    # the passage that holds the best evidence: how much of the question, its figures and its names it holds
+    home = next((p.chunk.text for p in g.found.passages if top and p.chunk.id == top.chunk_id), "")
+    home_terms = terms_of(home)
+    passage_cover = len(own & home_terms) / len(own) if own else 0.0
+    figures = set(re.findall(r"\d+", g.question))
+    figures_in = float(all(f in home for f in figures)) if figures else 1.0
+    names = set(re.findall(r"\b[A-Z][\w'-]+", g.question[1:])) | set(re.findall(r"[\u3400-\u9fff]{2,}", g.question))
+    names_in = sum(n.lower() in home.lower() for n in names) / len(names) if names else 1.0
     zh_q = _han_share(g.question) > 0.3
     zh_e = _han_share(" ".join(e.text for e in chosen)) > 0.3 if chosen else zh_q
     return [float(g.verdict.answerable), top.score if top else 0.0, max((e.meaning for e in chosen), default=0.0),
-            top.words if top else 0.0, gap, cover, keyword_first, vector_first, keyword_first * vector_first,
+            top.words if top else 0.0, gap, cover, passage_cover, figures_in, names_in, keyword_first, vector_first,
+            keyword_first * vector_first,
             float(g.verdict.kind == "open"), float(zh_q), float(zh_q != zh_e)]
 
 
@@ -89,8 +99,8 @@ class Calibration:
             cal = cls(tuple(data["features"]), data["mean"], data["scale"], data["weights"], float(data["bias"]),
                       float(data["threshold"]), data.get("fitted_on", {}), str(path))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"Calibration file {path} cannot be read ({exc}). Fix: run `policybot calibrate`, "
-                              "or set POLICYBOT_CALIBRATION=off.") from None
+            raise ConfigError(f"Calibration file {path} cannot be read ({exc}). Fix: run `policybot calibrate --out "
+                              f"{path}`, or set POLICYBOT_CALIBRATION=off.") from None
         if cal.features != FEATURES:
             raise ConfigError(f"Calibration file {path} was fitted on other features ({', '.join(cal.features)}). "
                               "Fix: run `policybot calibrate` to refit it for this version.")
@@ -98,13 +108,10 @@ class Calibration:
 
 
 def load_calibration(setting: str) -> Calibration | None:
-    """``setting`` is ``off``, empty (the shipped file) or a path to a calibration file."""
-    if setting == "off":
+    """``setting`` is ``off`` (or empty), ``shipped`` (:data:`DEFAULT_FILE`) or the path of a calibration file."""
+    if setting in ("", "off"):
         return None
-    path = Path(setting) if setting else DEFAULT_FILE
-    if not setting and not path.is_file():
-        return None
-    return Calibration.load(path)
+    return Calibration.load(DEFAULT_FILE if setting == "shipped" else Path(setting))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0,

@@ -94,8 +94,9 @@ class Settings(BaseSettings):
         description="Longest evidence sentence in the prompt, in words; a longer one is cut to its best clauses "
                     "(prompt reading sets the time to first token).")
     calibration: str = Field(
-        "", description="Answerability calibration: empty = the shipped bot/calibration/answerable.json (fitted by "
-                        "`policybot calibrate` on the dev splits), a path to your own, or 'off' for the rules alone.")
+        "off", description="Answerability calibration: 'off' (the answer-type rules decide), 'shipped' (the "
+                           "bot/calibration/answerable.json fitted by `policybot calibrate` on the dev splits), or "
+                           "the path of your own. Off by default until its test figures beat the rules (README).")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."
