@@ -74,6 +74,10 @@ def _benchmarks_dir(args: argparse.Namespace, settings: Settings) -> Path:
     return Path(getattr(args, "benchmarks", None) or settings.benchmarks_dir)
 
 
+def _has_split(entry: SuiteEntry, split: str) -> bool:
+    return split == "all" or any(c.split == split for c in load_cases(entry.cases_file))
+
+
 def _select(cases: list[Case], entry: SuiteEntry, split: str, every: int) -> list[Case]:
     if entry.case_ids is not None:
         by_id = {c.id: c for c in cases}
@@ -195,6 +199,9 @@ def _suite(args: argparse.Namespace, settings: Settings) -> int:
         folder = out / _slug(label) if len(specs) > 1 else out
         for entry in entries:
             print(f"== {label}: {entry.name}", file=sys.stderr)
+            if entry.case_ids is None and not _has_split(entry, getattr(args, "split", "all")):
+                lines.append(f"{entry.name}: no {args.split} cases; skipped")
+                continue
             report = run_entry(entry, settings, args, model=model, embeddings=embeddings, judge=judge, model_path=path)
             write_reports(report, folder / entry.name)
             results.setdefault(label, {})[entry.name] = report
@@ -212,9 +219,12 @@ def _suite(args: argparse.Namespace, settings: Settings) -> int:
                     lines += [f"-- {entry.name}", *more]
                     regressed |= bad
     out.mkdir(parents=True, exist_ok=True)
+    if not results:
+        raise UserInputError(f"No corpus of suite {args.suite} has {args.split} cases. Fix: pass --split dev|test|all.")
     summary = render_matrix(results) if len(specs) > 1 else render_summary(next(iter(results.values())))
     name = "matrix" if len(specs) > 1 else "summary"
-    (out / f"{name}.md").write_text(summary + ("\n## Gate\n\n```\n" + "\n".join(lines) + "\n```\n" if lines else ""),
+    heading = "Gate" if gate else "Notes"
+    (out / f"{name}.md").write_text(summary + (f"\n## {heading}\n\n```\n" + "\n".join(lines) + "\n```\n" if lines else ""),
                                     encoding="utf-8")
     table = {label: {n: r.metrics for n, r in reports.items()} for label, reports in results.items()}
     (out / f"{name}.json").write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

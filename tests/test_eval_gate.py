@@ -118,12 +118,13 @@ def test_a_suite_run_writes_one_summary_with_a_row_per_corpus(tmp_path: Path, fa
     make_benchmark(tmp_path / "b", "rgb_en")
     monkeypatch.chdir(ROOT)
     out = tmp_path / "out"
-    code = eval_command(suite_args("--suite", "policyqa,rgb_en", "--benchmarks", str(tmp_path / "b"),
+    code = eval_command(suite_args("--suite", "seed,policyqa,rgb_en", "--benchmarks", str(tmp_path / "b"),
                                    "--split", "test", "--out", str(out)), Settings(data_dir=tmp_path / "d"))
     assert code == 0
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "| policyqa | test |" in summary and "| rgb_en | test |" in summary and "invented_rate" in summary
     assert (out / "policyqa" / "report.json").is_file()
+    assert "seed: no test cases; skipped" in summary  # the seed set is all dev
     table = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert table["default"]["rgb_en"]["cases"] == 1  # one test case per fake benchmark
 
