@@ -75,14 +75,14 @@ def build_page(
     chat = ChatHandler(service, settings, RateLimiter(settings.rate_limit_per_minute), feedback)
     docs = DocumentsHandler(library, settings)
 
-    def ask(question: str, turns: list[ChatTurn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def respond(question: str, turns: list[ChatTurn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         yield from chat.respond(question, turns, _client_key(request))
 
     def ask_api(question: str, history: list[dict[str, str]] | None = None,
                 request: gr.Request = None) -> Iterator[dict[str, Any]]:  # type: ignore[assignment]
         """Ask a question about the documents. `history`: earlier turns, [{"role": "user" | "assistant",
         "content": ...}]. Yields progress and draft updates; the last value is the checked answer: text with [n]
-        markers, citations (passage, offsets), status, trace. Same password and rate limit as the page."""
+        markers, citations (passage, offsets, source_path), status, trace. Same password and rate limit as the page."""
         try:
             yield from chat.api_answer(question, history, _client_key(request), public)
         except BusyError as error:
@@ -94,7 +94,10 @@ def build_page(
             raise gr.Error(SORRY) from None
 
     def public(answer: Answer) -> dict[str, Any]:
-        return public_answer(answer, settings)
+        # gradio_client takes any dict with a "path" key for a file to download: the citations' path is "source_path"
+        body = public_answer(answer, settings)
+        body["citations"] = [{("source_path" if k == "path" else k): v for k, v in c.items()} for c in body["citations"]]
+        return body
 
     def pick_example(selection: gr.SelectData) -> str:
         value = selection.value
@@ -171,8 +174,8 @@ def build_page(
             "api_visibility": "private",
             "show_progress": "hidden",
         }
-        question.submit(ask, **chat_io)
-        chatbot.example_select(pick_example, None, question, api_visibility="private").then(ask, **chat_io)
+        question.submit(respond, **chat_io)
+        chatbot.example_select(pick_example, None, question, api_visibility="private").then(respond, **chat_io)
         chatbot.like(rate, [turns], note, api_visibility="private")
         chatbot.clear(clear, None, [turns, sources, note], api_visibility="private")
         files.upload(

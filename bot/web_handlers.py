@@ -178,15 +178,15 @@ class ChatHandler:
         if len(question) > self.settings.max_question_chars:
             raise UserInputError(f"The question is {len(question)} characters long; the limit is "
                                  f"{self.settings.max_question_chars}.")
-        if self.limiter is not None and not self.limiter.allow(client or "anonymous"):
-            raise UserInputError(f"More than {self.settings.rate_limit_per_minute} questions in a minute; "
-                                 "wait a moment and ask again.")
         turns: list[Turn] = []
         for item in history or []:
             role, content = item.get("role"), item.get("content")
             if role not in ("user", "assistant") or not isinstance(content, str):
                 raise UserInputError('Each history item must be {"role": "user" or "assistant", "content": text}.')
             turns.append(Turn(role, content))  # type: ignore[arg-type]
+        if self.limiter is not None and not self.limiter.allow(client or "anonymous"):
+            raise UserInputError(f"More than {self.settings.rate_limit_per_minute} questions in a minute; "
+                                 "wait a moment and ask again.")
         draft = ""
         for event in self.service.stream(question, turns, None):
             if isinstance(event, Final):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser_support import in_process_server
+import uvicorn
+from browser_support import free_port
 from fakes import HashEmbeddings, ScriptedModel
 from fixtures_docs import seed_workspace_settings
 
@@ -88,6 +90,25 @@ class Api:
 
 
 @contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; open streams get 3 s to end at shutdown."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextlib.contextmanager
 def api_server(root: Path, model: ScriptedModel | None = None, **overrides: Any) -> Iterator[Api]:
     values: dict[str, Any] = {"api_tokens": TOKENS, "rate_limit_per_minute": 1000, **overrides}
     settings = seed_workspace_settings(root, **values)
@@ -97,7 +118,7 @@ def api_server(root: Path, model: ScriptedModel | None = None, **overrides: Any)
                        queue_timeout_s=settings.queue_timeout_s)
     pipeline = build_pipeline(settings, model=queue, embeddings=embeddings)
     app = create_app(settings, pipeline)
-    with in_process_server(app) as url:
+    with serve(app) as url:
         yield Api(url, settings, pipeline, app)
 
 
