@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.answer import Turn
+from bot.text import count_cjk
 
 _EN_REFERRING = re.compile(
     r"^\s*(and|also|but|so|then|what about|how about|and what|and how|and who|and when|and why)\b|"
@@ -21,9 +22,15 @@ _ZH_REFERRING = re.compile(r"^(那|还有|并且|而且|那么)|它|他们|她�
 _MAX_SUBJECT_CHARS = 300
 
 
+def question_words(question: str) -> float:
+    """Length of a question in words: Latin words, and Chinese at about two characters a word."""
+    latin = re.findall(r"[A-Za-z0-9]+", question)
+    return len(latin) + count_cjk(question) / 2
+
+
 def is_follow_up(question: str) -> bool:
-    words = re.findall(r"\w+", question)
-    return bool(_EN_REFERRING.search(question) or _ZH_REFERRING.search(question)) or len(words) <= 3
+    """Refers back ("and who…", "it", 它, 这些 …) or is too short to stand alone (three words or fewer)."""
+    return bool(_EN_REFERRING.search(question) or _ZH_REFERRING.search(question)) or question_words(question) <= 3
 
 
 def condense(question: str, history: list[Turn] | None) -> str:
