@@ -29,11 +29,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/policybot serve
 
-# Debian's Chromium drives the page in the browser tests (never a browser download).
+# Debian's Chromium drives the page in the browser tests (never a browser download), with Debian's Noto CJK
+# font so Chinese renders as text, not empty boxes.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests..."; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+	@{ command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; } || { \
+	  echo "Installing Debian's chromium and fonts-noto-cjk for the browser tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null; }
 
 lint: install
 	$(BIN)/ruff check bot tests
@@ -57,4 +58,5 @@ reliability: install browser-deps
 	$(BIN)/policybot bench --reliability
 
 clean:
-	rm -rf vectorstore .policybot tests/output .pytest_cache .mypy_cache
+	find vectorstore -mindepth 1 -not -name README.md -delete 2>/dev/null || true  # keep vectorstore/README.md
+	rm -rf .policybot tests/output .pytest_cache .mypy_cache

@@ -1,7 +1,8 @@
 """The page in headless Chromium against the real server (real index, embeddings and model).
 
 Scenarios of issue 5: a seed question streams and ends cited with highlighted sources; a follow-up; a refusal;
-an uploaded document becomes answerable (and can be removed). Each state is saved as a screenshot under
+an uploaded document becomes answerable (and can be removed); a Chinese question about an uploaded Chinese
+document renders as Chinese text, not boxes (Debian's fonts-noto-cjk, installed by `make browser-deps`). Each state is saved as a screenshot under
 tests/output/. The timing test prints the median time from Enter to the first streamed text and to the full
 answer over 5 runs. One more test serves the page over a fake pipeline that answers with hostile markup and
 checks, in the browser, that none of it comes alive.
@@ -133,7 +134,8 @@ def test_unanswerable_question_is_refused_in_its_own_style(server: Server, brows
     answer = last_answer(page)
     assert answer.locator(".pb-status-refused").count() == 1
     assert answer.locator(".pb-badge-refused").is_visible()
-    assert answer.locator(".pb-searched").inner_text().startswith("Searched:")
+    assert answer.locator(".pb-searched").inner_text().startswith("Searched 1 document for:")
+    assert answer.inner_text().count("Searched") == 1, "what was searched is said once"
     assert answer.locator("a.pb-cite").count() == 0
 
 
@@ -164,6 +166,55 @@ def test_uploaded_document_is_answerable_without_restart_and_can_be_removed(
     page.locator("#pb-remove").click()
     page.locator("#pb-upload-status .pb-ok").filter(has_text="Removed").wait_for()
     assert "qingyuan-lantern-festival" not in page.locator("#pb-docs").inner_text()
+
+
+ZH_DOC = ("广东省低空经济发展通知\n\n"
+          "到2026年，广东省将建设20个低空经济示范区。\n\n"
+          "示范区建设由广东省发展和改革委员会统筹推进。\n")
+ZH_QUESTION = "广东省将建设多少个低空经济示范区？"
+GLYPHS_DIFFER = """(el) => {
+    // Two different Chinese characters drawn in the element's own font: without a CJK font both are the same
+    // empty box (tofu), so their pixels are equal.
+    const font = getComputedStyle(el).fontSize + ' ' + getComputedStyle(el).fontFamily;
+    const draw = (ch) => {
+        const canvas = document.createElement('canvas');
+        canvas.width = 64; canvas.height = 64;
+        const ctx = canvas.getContext('2d');
+        ctx.font = font; ctx.fillStyle = '#000'; ctx.fillText(ch, 8, 40);
+        return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(',');
+    };
+    return draw('示') !== draw('范') && draw('区') !== draw('建');
+}"""
+
+
+@pytest.mark.slow
+def test_a_chinese_question_and_answer_render_as_chinese_text(server: Server, browser: Browser, tmp_path: Path) -> None:
+    page = open_page(browser, server.url)
+    page.locator("button[role='tab']:has-text('Documents')").first.click()
+    page.locator("#pb-docs table").wait_for()
+    upload = tmp_path / "guangdong-low-altitude-economy.txt"
+    upload.write_text(ZH_DOC, encoding="utf-8")
+    page.locator("#pb-upload input[type='file']").set_input_files(str(upload))
+    page.locator("#pb-upload-status .pb-ok").wait_for()
+    try:
+        page.locator("button[role='tab']:has-text('Ask')").first.click()
+        ask(page, ZH_QUESTION)
+        question = page.locator("#pb-chat .pb-question").last
+        answer = last_answer(page)
+        screenshot(page, "09-chinese-question-and-answer")
+        assert question.inner_text().strip() == ZH_QUESTION
+        assert answer.locator(".pb-status-answered, .pb-status-partial").count() == 1
+        text = answer.locator(".pb-text").inner_text()
+        assert "20" in text and "示范区" in text, text
+        assert "低空经济示范区" in page.locator("#pb-sources .pb-source-list").first.inner_text()
+        assert question.evaluate(GLYPHS_DIFFER), "the question's Chinese renders as boxes: no CJK font"
+        assert answer.locator(".pb-text").evaluate(GLYPHS_DIFFER), "the answer's Chinese renders as boxes"
+    finally:
+        page.locator("button[role='tab']:has-text('Documents')").first.click()
+        page.locator("#pb-remove-choice input").click()
+        page.get_by_role("option", name="guangdong-low-altitude-economy", exact=False).first.click()
+        page.locator("#pb-remove").click()
+        page.locator("#pb-upload-status .pb-ok").filter(has_text="Removed").wait_for()
 
 
 @pytest.mark.slow
