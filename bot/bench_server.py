@@ -71,8 +71,10 @@ class TreeRss:
 
 
 @contextmanager
-def running_server(settings: Settings, timeout_s: float = 120.0) -> Iterator[dict[str, Any]]:
-    """`policybot serve` over ``settings.index_dir`` on a free loopback port, with a generic-webhook token.
+def running_server(settings: Settings, timeout_s: float = 120.0,
+                   extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """`policybot serve` over ``settings.index_dir`` on a free loopback port, with a generic-webhook token
+    (and ``extra_env``, e.g. API tokens).
 
     Yields ``{"port", "token", "rss": TreeRss, "cold_start_s", "health"}``; stops the server on exit.
     """
@@ -84,6 +86,7 @@ def running_server(settings: Settings, timeout_s: float = 120.0) -> Iterator[dic
                POLICYBOT_WEBHOOK_TOKEN=token, POLICYBOT_RATE_LIMIT_PER_MINUTE="10000",
                POLICYBOT_QUEUE_SIZE="64", ANONYMIZED_TELEMETRY="False", GRADIO_ANALYTICS_ENABLED="False",
                HF_HUB_OFFLINE="1")
+    env.update(extra_env or {})
     if settings.model_path:
         env["POLICYBOT_MODEL_PATH"] = settings.model_path
     if settings.llm_url:

@@ -294,6 +294,10 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.api_streams:
+        from bot.bench_api import api_streams_command
+
+        return int(api_streams_command(args, settings))
     if args.reliability:
         from bot.reliability import reliability_command
 

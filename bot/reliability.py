@@ -51,6 +51,8 @@ DEFERRED = "the answer will follow"  # the inline wait ran out: without a reply 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reliability", action="store_true", help="run the long reliability/security checks instead")
+    p.add_argument("--api-streams", action="store_true",
+                   help="only --users streaming clients of the HTTP API for --load-seconds: p50/p95, nothing lost")
     p.add_argument("--users", type=int, default=20, help="concurrent users in the load test (default 20)")
     p.add_argument("--load-seconds", type=float, default=120, help="length of the load test (default 120)")
     p.add_argument("--soak-minutes", type=float, default=10, help="length of the memory soak (default 10)")
