@@ -129,6 +129,9 @@ def summary(results: Sequence[SuiteResult]) -> dict[str, Any]:
         scores = [float(r.judge_p or 0.0) for r in judged]
         out["judge_accuracy"] = sum((s >= 0.5) == y for s, y in zip(scores, labels, strict=True)) / len(judged)
         out["judge_auc"] = auc(scores, labels)
+        cut, best = max(((t, sum((s >= t) == y for s, y in zip(scores, labels, strict=True)) / len(judged))
+                         for t in sorted(set(scores))), key=lambda pair: pair[1])
+        out["judge_best_threshold"], out["judge_best_accuracy"] = cut, best  # fitted on the suite: optimistic
         out["judge_agreement_with_strict"] = sum((s >= 0.5) == (not r.flagged)
                                                  for s, r in zip(scores, judged, strict=True)) / len(judged)
         for kind, rows in by_kind.items():
@@ -144,7 +147,8 @@ def render(results: Sequence[SuiteResult], info: dict[str, Any]) -> str:
     if "judge_accuracy" in s:
         lines.append(f"- judge: accuracy {s['judge_accuracy']:.3f} against the labels, AUC "
                      f"{s['judge_auc'] if s['judge_auc'] is None else round(s['judge_auc'], 3)}, agreement with the "
-                     f"strict metrics {s['judge_agreement_with_strict']:.3f}")
+                     f"strict metrics {s['judge_agreement_with_strict']:.3f}; at its best threshold on this suite "
+                     f"({s['judge_best_threshold']:.3f}, so an optimistic figure) accuracy {s['judge_best_accuracy']:.3f}")
     judge_col = "judge_correct" in next(iter(s["by_kind"].values()), {})
     lines += ["", "| kind | cases | strict correct |" + (" judge correct |" if judge_col else ""),
               "|---|---|---|" + ("---|" if judge_col else "")]
