@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -104,7 +105,8 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join([
         "# PolicyBot API streams", "", f"Command: `{report['command']}` ({report['started']})", "",
         f"{r['users']} concurrent streaming clients of `POST /api/v1/ask` for {r['seconds']} s against `policybot "
-        f"serve` on loopback (model queue {report['queue_size']}, llama.cpp threads {report['n_threads']}).", "",
+        f"serve` on loopback (model queue {report['queue_size']}, llama.cpp threads {report['n_threads']}; "
+        f"{report.get('cpus')} CPUs, load average {report.get('load_average')} at start and end).", "",
         "| figure | value |", "|---|---|",
         *[f"| {k} | {r[k]} |" for k in ("requests", "answered", "busy", "lost", "error", "answers_per_min",
                                         "answer_p50_s", "answer_p95_s", "first_text_p50_s", "first_text_p95_s")],
@@ -117,6 +119,7 @@ def markdown(report: dict[str, Any]) -> str:
 def api_streams_command(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(getattr(args, "out", None) or "bench/results")
     out.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M")
     work = Path(tempfile.mkdtemp(prefix="policybot-api-bench-"))
     try:
         local = settings.with_overrides(docs_dir=work / "docs", index_dir=work / "index", data_dir=work / "data",
@@ -130,11 +133,13 @@ def api_streams_command(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             url = f"http://127.0.0.1:{info['port']}"
             say(f"{args.users} streaming API clients for {args.load_seconds:g} s")
+            load_start = round(os.getloadavg()[0], 2)
             run = drive(url, tokens, args.load_seconds)
             health = httpx.get(f"{url}/healthz", timeout=60)
             queue = health.json().get("model", {}).get("queue", {})
-        report = {"started": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join(["policybot", *sys.argv[1:]]),
+        report = {"started": started, "command": " ".join(["policybot", *sys.argv[1:]]),
                   "run": run, "queue_size": queue.get("queue_size"), "n_threads": local.n_threads,
+                  "load_average": (load_start, round(os.getloadavg()[0], 2)), "cpus": os.cpu_count(),
                   "queue_after": (queue.get("running"), queue.get("waiting")),
                   "healthy_after": health.status_code == 200}
         report["ok"] = (run["lost"] == 0 and run["error"] == 0 and run["answered"] > 0 and report["healthy_after"]

@@ -195,7 +195,8 @@ def test_unknown_api_paths_and_methods_answer_json(api: Api) -> None:
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                           | st.text(max_size=30),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
                                                                                     max_size=3), max_leaves=10)
 ask_bodies = st.one_of(json_values, st.fixed_dictionaries(
