@@ -15,6 +15,8 @@ import httpx
 import openai
 import pytest
 from api_support import CRITERIA, QUESTION, READER, Api, api_server, error_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.answer import Turn
 
@@ -147,3 +149,28 @@ def test_a_rate_limited_client_gets_openais_rate_limit_error_with_retry_after(tm
         with pytest.raises(openai.RateLimitError) as raised:
             client.chat.completions.create(model="policybot", messages=[{"role": "user", "content": QUESTION}])
         assert int(raised.value.response.headers["retry-after"]) >= 1
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+chat_bodies = st.fixed_dictionaries(
+    {"model": st.sampled_from(["policybot", "gpt-4o", ""]) | scalars,
+     "messages": st.lists(st.fixed_dictionaries(
+         {"role": st.sampled_from(["user", "assistant", "system", "tool", "x"]),
+          "content": st.text(max_size=200) | scalars | st.lists(st.fixed_dictionaries(
+              {"type": st.sampled_from(["text", "image_url"]), "text": st.text(max_size=50)}), max_size=2)}),
+         max_size=4) | scalars},
+    optional={"stream": scalars, "n": scalars, "temperature": scalars, "max_tokens": scalars, "tools": scalars,
+              "tool_choice": scalars | st.just("required"), "stream_options": scalars, "logprobs": scalars,
+              "response_format": scalars, "seed": scalars})
+
+
+@settings(max_examples=40, suppress_health_check=list(HealthCheck), deadline=None)
+@given(body=chat_bodies)
+def test_any_chat_request_is_answered_or_refused_in_openais_shape_never_a_5xx(api: Api, body: dict[str, Any]) -> None:
+    response = httpx.post(api.url + "/v1/chat/completions", json=body, timeout=60,
+                          headers={"Authorization": f"Bearer {READER}"})
+    assert response.status_code in (200, 400, 404), response.text[:300]
+    if response.status_code != 200:
+        error_of(response)
+    elif not body.get("stream"):
+        assert response.json()["choices"][0]["message"]["role"] == "assistant"

@@ -49,7 +49,7 @@ def test_a_client_that_disconnects_mid_stream_frees_the_model_at_once(slow: tupl
             assert time.monotonic() < deadline
             time.sleep(0.05)
     written = model.pieces_written
-    assert api.idle(timeout=5), (api.queue.running, api.queue.waiting, api.app.state.api_gate.busy)
+    assert api.idle(timeout=15), (api.queue.running, api.queue.waiting, api.app.state.api_gate.busy)
     time.sleep(0.3)
     assert model.pieces_written <= written + 3, "generation stopped when the client left"
 
@@ -66,19 +66,19 @@ def test_a_client_that_leaves_while_waiting_in_line_gives_up_its_place(slow: tup
             while api.queue.waiting == 0:
                 assert time.monotonic() < deadline, "the second stream should be waiting for the model"
                 time.sleep(0.05)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while api.queue.waiting:
             assert time.monotonic() < deadline, "the closed stream still holds its place in line"
             time.sleep(0.05)
         assert api.queue.running == 1, "the first stream goes on"
-    assert api.idle(timeout=5)
+    assert api.idle(timeout=15)
 
 
 def test_a_non_streaming_request_whose_client_leaves_is_abandoned_too(slow: tuple[Api, SlowModel]) -> None:
     api, model = slow
     with api.client(timeout=1.0) as client, pytest.raises(httpx.ReadTimeout):
         client.post("/api/v1/ask", json={"question": QUESTION})
-    assert api.idle(timeout=8)
+    assert api.idle(timeout=20)
 
 
 def test_fifty_concurrent_streams_each_get_an_answer_or_a_clear_503_and_the_server_keeps_serving(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_fifty_concurrent_streams_each_get_an_answer_or_a_clear_503_and_the_serv
             list(pool.map(one, range(50)))
         assert len(outcomes) == 50 and set(outcomes) <= {"answered", "busy"}, outcomes
         assert outcomes.count("answered") >= 9 and outcomes.count("busy") >= 1, outcomes
-        assert api.idle(timeout=10)
+        assert api.idle(timeout=20)
         with api.client() as client:
             assert client.post("/api/v1/ask", json={"question": QUESTION}).status_code == 200
             assert client.get("/healthz").status_code == 200
@@ -129,7 +129,7 @@ def test_fifty_clients_that_all_disconnect_leave_nothing_behind(tmp_path: Path) 
 
         with ThreadPoolExecutor(50) as pool:
             list(pool.map(one, range(50)))
-        assert api.idle(timeout=10), (api.queue.running, api.queue.waiting, api.app.state.api_gate.busy)
+        assert api.idle(timeout=20), (api.queue.running, api.queue.waiting, api.app.state.api_gate.busy)
         model.words = 3
         with api.client() as client:
             assert client.post("/api/v1/ask", json={"question": QUESTION}).status_code == 200
