@@ -15,7 +15,6 @@ the same model queue as the page and the webhooks. Bodies are limited to ``max_b
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, Literal
 
@@ -26,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer import Answer, AnswerService, DocumentLibrary, Final, Progress, Scope, Token, Turn
 from bot.api_auth import Access, Reader
-from bot.api_errors import ApiError, DeclaredSizeLimit, from_policybot, install_error_handlers
-from bot.api_format import public_answer, sse
+from bot.api_docs import build_documents_router, upload_limit
+from bot.api_errors import ERROR_RESPONSES, ApiError, DeclaredSizeLimit, error_of, install_error_handlers
+from bot.api_format import SSE_HEADERS, public_answer, sse
+from bot.api_openai import build_openai_router
 from bot.api_stream import (
     KEEPALIVE_S,
     AnswerGate,
@@ -37,19 +38,8 @@ from bot.api_stream import (
     check_model_queue,
     final_unless_disconnected,
 )
-from bot.errors import PolicyBotError
 from bot.pipeline import clean_question
 from bot.settings import Settings
-
-log = logging.getLogger(__name__)
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/json": {"example": {"error": {
-        "message": "...", "type": "invalid_request_error", "param": None, "code": "..."}}}}}
-    for code, text in [(400, "malformed JSON or an empty question"), (401, "missing or wrong token"),
-                       (413, "body over max_body_kb"), (422, "wrong types or unknown fields"),
-                       (429, "rate limit of the token (Retry-After)"), (503, "model busy (Retry-After)")]
-}
 
 
 class Message(BaseModel):
@@ -90,15 +80,6 @@ def to_scope(scope: str | list[str] | ScopeFilter | None) -> Scope | None:
     return Scope(tuple(scope.doc_ids), tuple(scope.titles), tuple(scope.paths))
 
 
-def error_of(error: BaseException) -> ApiError:
-    if isinstance(error, ApiError):
-        return error
-    if isinstance(error, PolicyBotError):
-        return from_policybot(error)
-    log.error("API answer failed", exc_info=error)
-    return ApiError(500, "The answer failed; the details are in the server log.", code="internal_error")
-
-
 def build_ask_router(service: AnswerService, settings: Settings, access: Access, gate: AnswerGate) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["ask"])
 
@@ -119,7 +100,7 @@ def build_ask_router(service: AnswerService, settings: Settings, access: Access,
         finally:
             pump.cancel()  # the client went away mid-stream (no-op once the answer is complete)
 
-    @router.post("/ask", response_model=Answer, responses=ERRORS, max_body_size=settings.max_body_kb * 1024,
+    @router.post("/ask", response_model=Answer, responses=ERROR_RESPONSES, max_body_size=settings.max_body_kb * 1024,
                  summary="Ask a question: the checked, cited answer as JSON, or streamed as server-sent events")
     async def ask(body: AskRequest, request: Request, caller: Reader) -> Response:
         access.limit(caller)
@@ -140,9 +121,6 @@ def build_ask_router(service: AnswerService, settings: Settings, access: Access,
 
 def mount_api(app: FastAPI, service: AnswerService, library: DocumentLibrary, settings: Settings) -> Access:
     """Add the HTTP API's routes and error handling to ``app`` (call before mounting the page at ``/``)."""
-    from bot.api_docs import build_documents_router, upload_limit
-    from bot.api_openai import build_openai_router
-
     access = Access(settings)
     app.state.api_access = access
     gate = AnswerGate(settings.queue_size + 1)

@@ -55,7 +55,6 @@ def build_documents_router(library: DocumentLibrary, settings: Settings, access:
                            jobs: Jobs | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["documents"])
     jobs = jobs or Jobs()
-    router.jobs = jobs  # type: ignore[attr-defined]
     most = settings.max_upload_files
     spool_root = Path(settings.data_dir) / "api-uploads"
 

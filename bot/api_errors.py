@@ -34,6 +34,15 @@ _CODES = {400: "bad_request", 401: "invalid_api_key", 403: "insufficient_permiss
           422: "invalid_value", 429: "rate_limit_exceeded", 503: "model_busy"}
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # for the OpenAPI description of the routes
+    code: {"description": text, "content": {"application/json": {"example": {"error": {
+        "message": "...", "type": "invalid_request_error", "param": None, "code": "..."}}}}}
+    for code, text in [(400, "malformed JSON or an empty question"), (401, "missing or wrong token"),
+                       (413, "body over max_body_kb"), (422, "wrong types or unknown fields"),
+                       (429, "rate limit of the token (Retry-After)"), (503, "model busy (Retry-After)")]
+}
+
+
 class ApiError(Exception):
     """A problem the client can act on: its status, a stable ``code`` and a message that names the fix."""
 
@@ -95,6 +104,16 @@ def from_policybot(error: PolicyBotError) -> ApiError:
         return ApiError(503, str(error), code="not_available", retry_after=30)
     log.error("API request failed: %s", error)
     return ApiError(500, "The request failed; the details are in the server log.", code="internal_error")
+
+
+def error_of(error: BaseException) -> ApiError:
+    """Any exception raised while answering, as the API error to send (a bug is logged and is a 500)."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, PolicyBotError):
+        return from_policybot(error)
+    log.error("API answer failed", exc_info=error)
+    return ApiError(500, "The answer failed; the details are in the server log.", code="internal_error")
 
 
 def is_api_path(request: Request) -> bool:

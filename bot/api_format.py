@@ -14,6 +14,7 @@ from bot.answer import Answer
 from bot.settings import SECRET_FIELDS, Settings
 
 REDACTED = "(redacted)"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering of events
 SOURCES_HEADING = "Sources:"
 
 

@@ -28,10 +28,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer import Answer, AnswerService, Final, Turn
-from bot.api import ERRORS, SSE_HEADERS, error_of
 from bot.api_auth import Access, Reader
-from bot.api_errors import ApiError
-from bot.api_format import answer_text, public_answer, without_sources
+from bot.api_errors import ERROR_RESPONSES, ApiError, error_of
+from bot.api_format import SSE_HEADERS, answer_text, public_answer, without_sources
 from bot.api_stream import (
     KEEPALIVE_S,
     AnswerGate,
@@ -167,7 +166,7 @@ def build_openai_router(service: AnswerService, settings: Settings, access: Acce
         check_model(model)
         return model_card
 
-    @router.post("/chat/completions", responses=ERRORS, max_body_size=settings.max_body_kb * 1024,
+    @router.post("/chat/completions", responses=ERROR_RESPONSES, max_body_size=settings.max_body_kb * 1024,
                  summary="OpenAI-compatible chat completion: the checked, cited answer to the last user message")
     async def chat_completions(body: ChatRequest, request: Request, caller: Reader) -> Response:
         check_model(body.model)

@@ -4,6 +4,10 @@
 mounts it on the server's FastAPI app; use it rather than ``gr.mount_gradio_app`` directly, because in
 Gradio 6 the theme, CSS, auth, upload limit and error display are arguments of the mount, and these make
 the page safe offline: system fonts only, analytics and run history off, no error text shown to users.
+
+The page's events are private except one: ``/ask`` (``gr.api``), the page's own API for ``gradio_client``, under
+the page's password and the chat's per-user rate limit and concurrency. Changing documents from a script goes
+through the HTTP API (``bot.api_docs``), which has tokens with write rights; a page password has no such split.
 """
 
 from __future__ import annotations
