@@ -74,7 +74,8 @@ def create_app(settings: Settings, pipeline: Any = None) -> FastAPI:
             await state.drain(10.0)
 
     app = FastAPIOffline(title="PolicyBot", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None,
-                         description=API_DESCRIPTION)  # /docs: Swagger UI from a local copy, no CDN
+                         description=API_DESCRIPTION,  # /docs: Swagger UI from a local copy, no CDN,
+                         swagger_ui_parameters={"validatorUrl": None})  # and no online validator
     app.state.pipeline = pipeline
     app.state.library = library
     app.state.started = started

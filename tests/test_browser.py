@@ -301,3 +301,18 @@ def test_hostile_document_and_model_markup_stays_inert_in_the_browser(browser: B
         assert last_answer(page).locator(".pb-badge-answered").is_visible()  # our own markup survives
         assert "<img src=x onerror" in page.locator("#pb-sources").inner_text()  # shown as text
         assert browser.blocked == [], f"the page tried to reach the internet: {browser.blocked}"
+
+
+def test_the_api_docs_page_describes_the_routes_and_loads_nothing_from_the_internet(browser: Browser,
+                                                                                     tmp_path: Path) -> None:
+    from api_support import api_server
+
+    with api_server(tmp_path) as api:
+        page = browser.new_page()
+        page.goto(api.url + "/docs")
+        page.locator(".opblock").first.wait_for()
+        page.wait_for_timeout(1000)  # anything the page would fetch after rendering
+        screenshot(page, "10-api-docs")
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert {"/api/v1/ask", "/v1/chat/completions", "/api/v1/documents"} <= {p.replace("\u200b", "") for p in paths}
+        assert browser.blocked == [], f"/docs tried to reach the internet: {browser.blocked}"
