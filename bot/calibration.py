@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.errors import ConfigError
+from bot.metrics import auc
 
 if TYPE_CHECKING:
     from bot.pipeline import Gathered
@@ -144,14 +145,6 @@ def best_threshold(p: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
         if j > best_j + 1e-12:
             best, best_j = float(t), float(j)
     return best
-
-
-def auc(p: Sequence[float], y: Sequence[int]) -> float | None:
-    pos = [a for a, b in zip(p, y, strict=True) if b]
-    neg = [a for a, b in zip(p, y, strict=True) if not b]
-    if not pos or not neg:
-        return None
-    return sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg) / (len(pos) * len(neg))
 
 
 def fit(x: np.ndarray, y: np.ndarray, groups: Sequence[str], l2: float = 1.0) -> Calibration:

@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.errors import UserInputError
 from bot.faithfulness import check_answer, sentence_citations
+from bot.metrics import auc
 
 
 @dataclass(frozen=True)
@@ -98,16 +99,6 @@ def run_suite(cases: Sequence[LabelledCase], judge: JudgeFn | None = None) -> li
         p = judge_answer(judge, case.answer, case.passages) if judge else None
         results.append(SuiteResult(case, check.invented, check.to_json(), p))
     return results
-
-
-def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    """Area under the ROC curve: the chance a positive scores above a negative (ties count half)."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        return None
-    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
 
 
 def summary(results: Sequence[SuiteResult]) -> dict[str, Any]:

@@ -179,6 +179,17 @@ def first_gold_rank(doc_ids: Sequence[str], gold: Iterable[str], k: int = 10) ->
     return None
 
 
+def auc(scores: Sequence[float], labels: Sequence[bool | int]) -> float | None:
+    """Area under the ROC curve: the chance that a positive scores above a negative (ties count half);
+    None without both classes."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated percentile (numpy's default); None for no values."""
     data = sorted(values)
