@@ -209,7 +209,7 @@ def zh_words(text: str) -> list[tuple[str, str]]:
 
 # --- sentences and clauses ---------------------------------------------------------------------------------
 
-_SENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；;])")
+_SENT_END = re.compile(r"(?<=[.!?][\"”’')])\s+|(?<=[.!?])\s+|(?<=[。！？；;][”’」』])|(?<=[。！？；;])(?![”’」』])")
 _ABBREVIATION = re.compile(r"(?:\b(?:No|Nos|Mr|Mrs|Ms|Dr|Prof|St|Art|Sec|vs|etc|e\.g|i\.e|U\.S|U\.K|Inc|Ltd|Co)|\b[A-Z])\.$")
 
 
@@ -246,7 +246,7 @@ def clauses(sentence: str) -> list[str]:
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, cited numbers). Markers after the full stop or standing alone belong to
     the sentence before them."""
-    moved = re.sub(r"([.!?。！？；])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", text)
+    moved = re.sub(r"([.!?。！？；][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", text)
     result: list[tuple[str, list[int]]] = []
     for piece in split_sentences(moved) if moved.strip() else []:
         cited = [int(n) for group in _MARKERS.findall(piece) for n in group.split(",")]

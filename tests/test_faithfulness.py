@@ -181,3 +181,11 @@ def test_irregular_past_forms_are_the_same_word():
 def test_a_quote_trimmed_with_an_ellipsis_is_compared_clause_by_clause():
     passage = "We may use your contact information to tell you about offers, and about events hosted by our partners."
     assert polarity_flips("We may use your contact information … events hosted by our partners.", {1: passage}) == []
+
+
+def test_a_sentence_ending_in_a_closing_quote_ends_there():
+    from bot.faithfulness import split_sentences
+
+    assert split_sentences("He said “we act.” Then we left.") == ["He said “we act.”", "Then we left."]
+    assert [cited for _, cited in sentence_citations("“We act.” [1] Then we left [2].")] == [[1], [2]]
+    assert split_sentences("他说：“我们行动。”然后离开。") == ["他说：“我们行动。”", "然后离开。"]
