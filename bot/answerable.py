@@ -86,7 +86,7 @@ _NOT_PERSON = {"department", "provincial", "province", "industry", "information"
 
 def _person_named(text: str) -> bool:
     """True if ``text`` names a person: two capitalised words, not at the start of the sentence, neither of
-    them a word of an institution's or a place's name ("Zou Yongbing", not "Planning Department")."""
+    them a word of an institution's or a place's name ("Maria Lopez", not "Planning Department")."""
     for match in _CAPITALISED_PAIR.finditer(text):
         if match.start() == 0 or {w.lower() for w in match.groups()} & _NOT_PERSON:
             continue
@@ -133,9 +133,9 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     if kind == "list":  # N things named: "X department and Y department", or "a, b, c, d(,) and e", "a、b、c、d和e"
         size = list_size(question)
         named = _times_named(text, _list_head(question))
-        if named >= size:  # "the electronic information cluster, ..., the green cluster": the head once per item
+        if named >= size:  # "the rail programme, ..., the bus programme": the head once per item
             return True
-        # or a run of short items: "a, b, c, d(,) and e" (not clauses: "in Guangdong, on February 29, in ...");
+        # or a run of short items: "a, b, c, d(,) and e" (not clauses: "in the region, on March 3, in ...");
         # "X and Y" alone is any sentence with an "and", so two things named need the head twice (above)
         more = max(size - 2, 0)
         if named and size <= 2:

@@ -75,7 +75,7 @@ def terms_of(text: str) -> set[str]:
 def query_terms(question: str, expansions: list[str]) -> set[str]:
     """The question's content-word stems (and Chinese words) plus its glossary expansions.
 
-    An expansion that only lengthens a word already asked ("Guangdong Province" for "Guangdong", "industrial"
+    An expansion that only lengthens a word already asked ("Ontario Province" for "Ontario", "industrial"
     for "industry") adds no new way of saying it, and would count the same idea twice: it is left out."""
     own = terms_of(question)
     extra: set[str] = set()
@@ -125,7 +125,7 @@ _SPEECH_TAIL = re.compile(r"^[\"”’]?\s*([A-Z][a-z]+ ){1,3}(said|says|added|n
 
 
 def _merge_speech_tails(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Join a short 'Wu Dongwen said.' to the quotation before it: together they are one statement."""
+    """Join a short 'the minister said.' to the quotation before it: together they are one statement."""
     out: list[tuple[int, int]] = []
     for s, e in spans:
         piece = text[s:e]
@@ -149,7 +149,7 @@ def _is_heading(text: str) -> bool:
 
 
 def _is_fragment(text: str) -> bool:
-    """A by-line tail or label such as "(Yangcheng Evening News)": too short to state anything."""
+    """A by-line tail or label such as "(City Evening Post)": too short to state anything."""
     return len(re.findall(r"\w+", text)) < 4 and not re.search(r"[\u3400-\u9fff]{4}", text)
 
 
@@ -202,8 +202,8 @@ REPORTING = {"said", "say", "says", "noted", "added", "stated", "introduced", "e
 
 
 def needs_next(item: Evidence, terms: set[str]) -> bool:
-    """A best sentence that restates the question, or is short (a lead-in such as "Zou Yongbing said that the
-    chain leader system will be promoted"), is read together with the sentence after it."""
+    """A best sentence that restates the question, or is short (a lead-in such as "The director said that the
+    pilot scheme will be extended"), is read together with the sentence after it."""
     return restates(item, terms) or len(re.findall(r"\w+", item.text)) < SHORT_WORDS
 
 

@@ -73,7 +73,7 @@ def vector_weight(query: str, cjk_weight: float) -> float:
 def top_with_leaders(fused: dict[str, float], rankings: list[list[str]], k: int, keep: int) -> list[tuple[str, float]]:
     """The ``k`` best fused ids, where the first ``keep`` of every ranking always get a place.
 
-    Reciprocal rank fusion flattens ranks: a chunk BM25 ranks first (a rare name: "Yangcheng Evening News") but
+    Reciprocal rank fusion flattens ranks: a chunk BM25 ranks first (a rare name: a newspaper's title) but
     the vectors rank 13th sums to less than chunks both lists rank 4-8th, and drops out of the top 6. A leader
     takes the place of the lowest fused id that is not a leader itself; order stays by fused score."""
     ranked = sorted(fused.items(), key=lambda item: -item[1])

@@ -1,7 +1,7 @@
 """Who said it: attribution of a document's paragraphs to named speakers and their roles.
 
-Press-conference reports quote officials: ``"...," Wu Dongwen said.``, ``Zou Yongbing, director of the
-Planning Department of ..., said that ...``, ``said Wang Youliang, deputy director of ...``. A paragraph
+Press-conference reports quote officials: ``"...," Maria Lopez said.``, ``Ahmed Khan, director of the
+Planning Department of ..., said that ...``, ``said Chen Wei, deputy director of ...``. A paragraph
 whose speaker is not named but speaks as "we" continues the previous paragraph's speaker.
 """
 
