@@ -208,6 +208,9 @@ def clauses(sentence: str) -> list[str]:
     return merged or [sentence]
 
 
+_ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[一二三四五六七八九十]{1,3})[.)、．]\)?")
+
+
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, cited numbers). Markers after the full stop or standing alone belong to
     the sentence before them."""
@@ -217,7 +220,7 @@ def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
         cited = [int(n) for group in MARKERS.findall(piece) for n in group.split(",")]
         body = " ".join(MARKERS.sub(" ", piece).split())
         body = re.sub(r"\s+([.,;:!?。！？；，])", r"\1", body)
-        if not re.search(r"\w", body):
+        if not re.search(r"\w", body) or _ENUMERATOR.fullmatch(body):  # "1." heading a list item states nothing
             if result:
                 result[-1][1].extend(cited)
             continue

@@ -189,3 +189,8 @@ def test_a_sentence_ending_in_a_closing_quote_ends_there():
     assert split_sentences("He said “we act.” Then we left.") == ["He said “we act.”", "Then we left."]
     assert [cited for _, cited in sentence_citations("“We act.” [1] Then we left [2].")] == [[1], [2]]
     assert split_sentences("他说：“我们行动。”然后离开。") == ["他说：“我们行动。”", "然后离开。"]
+
+
+def test_a_list_enumerator_is_not_a_sentence_that_asserts_a_figure():
+    check = check_answer("1. The office opens at 9 [1].", {1: "The office opens at 9."})
+    assert not check.invented and [s.sentence for s in check.sentences] == ["The office opens at 9."]
