@@ -121,8 +121,8 @@ def answer_type(question: str) -> AnswerType:
 
 def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -> bool:
     """Does ``text`` hold an answer of ``kind``? ``strict`` (for ranking evidence, not for refusing) also asks a
-    count to count the very thing asked about: "20 strategic industry clusters" for "how many strategic
-    industrial clusters", not "five major industrial clusters"."""
+    count to count the very thing asked about: "12 regional training centres" for "how many regional
+    training centres", not "five major training programmes"."""
     if kind == "money":
         return bool(_MONEY.search(text))
     if kind == "number":
@@ -160,17 +160,17 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
 
 def names_head(kind: AnswerType, text: str, question: str) -> bool:
     """Does ``text`` answer in terms of the very thing asked about: the count carries the question's noun and its
-    modifiers ("20 strategic industry clusters" for "how many strategic industrial clusters"), or the list names
-    that noun once per item ("the electronic information cluster, ..., the green cluster" for "what are the five
-    clusters"), or a name stands beside the role asked about ("reporters Xu Zhangchao and Sun Jing" for "which
-    reporters")? Such a sentence is near-certainly the answer, more so than one that merely holds a number or a
+    modifiers ("12 regional training centres" for "how many regional training centres"), or the list names
+    that noun once per item ("the rail programme, ..., the bus programme" for "what are the three
+    programmes"), or a name stands beside the role asked about ("inspectors Ana Silva and Tom Reed" for "which
+    inspectors")? Such a sentence is near-certainly the answer, more so than one that merely holds a number or a
     name."""
     if kind == "number":
         head = head_term(question)
         return bool(head) and counts(text, head, head_modifiers(question))
     if kind == "list":
         return _times_named(text, _list_head(question)) >= list_size(question)
-    if kind == "person":  # "which reporters ..." -> "reporters Xu Zhangchao and Sun Jing"
+    if kind == "person":  # "which inspectors ..." -> "inspectors Ana Silva and Tom Reed"
         role = re.match(r"\s*(?:which|what)\s+([a-z]+)\b", question, re.I)
         if not role or not _ROLE.fullmatch(role.group(1)):
             return False
@@ -197,7 +197,7 @@ _NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "total", 
 
 
 def _phrase_head(text: str) -> str:
-    """The last word of the noun phrase that opens ``text`` ("strategic industrial clusters do ..." -> clusters)."""
+    """The last word of the noun phrase that opens ``text`` ("regional training centres do ..." -> centres)."""
     phrase: list[str] = []
     for word in re.findall(r"[A-Za-z][\w-]*", text)[:7]:
         if word.lower() in _HEAD_STOP or (phrase and re.search(r"[a-z]ed$", word)):
@@ -208,7 +208,7 @@ def _phrase_head(text: str) -> str:
 
 def head_term(question: str) -> str:
     """The thing a "how many X" / "what X value" question counts (EN only), singular and lower case: the
-    last word of the noun phrase, so "how many strategic industrial clusters do ..." counts clusters."""
+    last word of the noun phrase, so "how many regional training centres do ..." counts centres."""
     match = _HEAD.search(question)
     if not match:
         return ""
@@ -219,7 +219,7 @@ def head_term(question: str) -> str:
 
 
 def _list_head(question: str) -> str:
-    """The things a list question asks for ("what are the five future industry clusters" -> cluster)."""
+    """The things a list question asks for ("what are the three transport programmes" -> programme)."""
     match = _LIST.search(question)
     return _singular(_phrase_head(question[match.end():])) if match else ""
 
@@ -237,8 +237,8 @@ def _mentions(text: str, head: str) -> bool:
 
 
 def counts(text: str, head: str, modifiers: tuple[str, ...] = ()) -> bool:
-    """True if ``text`` puts a number before ``head`` ("20 strategic industry clusters", "five parks"); given
-    ``modifiers`` (the question's "strategic industrial"), the counted phrase must carry each of them."""
+    """True if ``text`` puts a number before ``head`` ("12 regional training centres", "five parks"); given
+    ``modifiers`` (the question's "regional training"), the counted phrase must carry each of them."""
     number = rf"(?:(?!(?:19|20)\d\d\b)\d[\d,.]*|{_NUMBER_WORDS})"  # a year is not a count
     for match in re.finditer(rf"\b{number}\b(?P<between>(?:[\s-]+[\w-]+){{0,5}}?)[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])",
                              text, re.I):
@@ -249,8 +249,8 @@ def counts(text: str, head: str, modifiers: tuple[str, ...] = ()) -> bool:
 
 
 def head_modifiers(question: str) -> tuple[str, ...]:
-    """The words before the head of a "how many X" phrase ("strategic", "industrial" in "how many strategic
-    industrial clusters"), without the ones that only qualify the count ("other", "more")."""
+    """The words before the head of a "how many X" phrase ("regional", "training" in "how many regional
+    training centres"), without the ones that only qualify the count ("other", "more")."""
     match = _HEAD.search(question)
     if not match or not match.group(1):
         return ()

@@ -118,8 +118,8 @@ def answer_latency(pipeline: Any, questions: list[str], reps: int) -> dict[str, 
 
 # --- synthetic corpus and ingest -------------------------------------------------------------------------
 
-_PLACES = ["Guangdong", "Shenzhen", "Guangzhou", "Foshan", "Dongguan", "Zhuhai", "Huizhou", "Jiangmen", "Zhaoqing",
-           "Shantou", "the Greater Bay Area", "the Pearl River Delta"]
+_PLACES = ["Northfield", "Riverton", "Lakeside", "Eastport", "Westbury", "Hillcrest", "Southgate", "Milford", "Ashby",
+           "Kingsbridge", "the coastal region", "the river basin"]
 _FIELDS = ["semiconductors", "new energy storage", "biomanufacturing", "marine engineering", "smart robots",
            "low-altitude aviation", "quantum information", "advanced materials", "industrial software",
            "hydrogen fuel cells", "medical devices", "satellite internet", "high-end equipment", "green chemicals"]

@@ -158,7 +158,7 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
           ) -> list[Evidence]:
     """Score every candidate; return the non-heading ones, best first. ``wanted`` marks sentences that hold
     the kind of answer asked for (a date for "when", a number for "how many"), which get a bonus; ``anchored``
-    those whose answer names the question's own noun ("20 strategic industry clusters"), which get more."""
+    those whose answer names the question's own noun ("12 regional training centres"), which get more."""
     if not items:
         return []
     mat = vectors.get([e.text for e in items])
@@ -192,8 +192,8 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
 
 
 def restates(item: Evidence, terms: set[str]) -> bool:
-    """True if the sentence says little beyond the question's own words ("X said that the chain leader system
-    will be extended" for "how will the chain leader system be extended?"): the answer is in what follows."""
+    """True if the sentence says little beyond the question's own words ("X said that the pilot scheme
+    will be extended" for "how will the pilot scheme be extended?"): the answer is in what follows."""
     said_by = _stems(item.speaker.phrase()) if item.speaker else set()
     return len(_stems(item.text) - terms - said_by - REPORTING) <= 2
 

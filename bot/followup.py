@@ -1,7 +1,7 @@
 """Follow-up questions become standalone questions before retrieval.
 
-"And who is in charge of it?" after "What is the chain leader system?" is searched as
-"And who is in charge of it? (about: What is the chain leader system?)". The rule is deterministic so it
+"And who is in charge of it?" after "What is the flood relief fund?" is searched as
+"And who is in charge of it? (about: What is the flood relief fund?)". The rule is deterministic so it
 works with the tiny default model; the question shown to the model stays the user's own words plus the
 subject it refers to.
 """

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # --- server ---------------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
     port: int = Field(7860, description="HTTP port of the page, webhook and /healthz.")
+    example_questions: list[str] = Field(
+        default_factory=list, description="Example questions on the empty chat page; empty = general questions "
+                                          "that fit any policy corpus. Name your own documents' subjects here.")
     page_password: SecretStr = Field(SecretStr(""), description="If set, the page and document tab need it.")
 
     # --- HTTP API (/api/v1, OpenAI-compatible /v1) -------------------------------------------------------

@@ -136,7 +136,7 @@ def build_page(
                         elem_id="pb-chat",
                         height=560,
                         placeholder=PLACEHOLDER,
-                        examples=[{"text": q} for q in EXAMPLES],
+                        examples=[{"text": q} for q in (settings.example_questions or EXAMPLES)],
                         sanitize_html=True,
                         render_markdown=True,
                         allow_tags=False,

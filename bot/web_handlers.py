@@ -23,11 +23,11 @@ from bot.uploads import upload_problem
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = (
-    "Why were these five industries chosen?",
-    "What goals are set for 2030?",
-    "Who is Zou Yongbing?",
-    "广东选择这五个未来产业的标准是什么？",
+EXAMPLES = (  # general questions that fit any policy corpus; `example_questions` replaces them
+    "What are the main measures, and who carries them out?",
+    "What targets are set, and by when?",
+    "Who does this apply to?",
+    "这些文件的主要措施有哪些？",
 )
 SORRY = "Sorry, something went wrong while answering. The details are in the server log; please try again."
 SORRY_DOCS = "Sorry, the documents could not be changed. The details are in the server log."

@@ -55,7 +55,9 @@ def server() -> Iterator[Server]:
     reason = server_missing_reason()
     if reason:
         pytest.skip(reason)
-    with real_server() as running:
+    # the page's examples name the served corpus's subjects (the shipped defaults are general questions)
+    examples = json.dumps([SEED, "What goals are set for 2030?"])
+    with real_server(extra_env={"POLICYBOT_EXAMPLE_QUESTIONS": examples}) as running:
         yield running
 
 
