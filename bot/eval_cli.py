@@ -281,8 +281,9 @@ def _single_matrix(args: argparse.Namespace, settings: Settings) -> int:
     entry = SuiteEntry(Path(args.cases).stem, Path(args.cases), Path(args.docs or settings.docs_dir))
     results: dict[str, dict[str, Report]] = {}
     out = _out_dir(args)
+    judge = _judge(args, settings)  # one judge for every model, loaded once
     for label, path in _model_specs(args):
-        report = run_entry(entry, settings, args, model_path=path, judge=_judge(args, settings))
+        report = run_entry(entry, settings, args, model_path=path, judge=judge)
         write_reports(report, out / _slug(label))
         results[label] = {entry.name: report}
     out.mkdir(parents=True, exist_ok=True)
