@@ -58,9 +58,15 @@ def _align(sent: list[Tok], passage: list[Tok]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _split(gap: list[Tok], joiners: bool = False) -> tuple[list[Tok], list[Tok]] | None:
-    """(up to the first clause boundary, after the last one), or None when the gap has no boundary."""
-    cut = [k for k, t in enumerate(gap) if t.boundary or (joiners and t.key in _CLAUSE_JOINERS)]
+def _split(passage: list[Tok], lo: int, hi: int, joiners: bool = False) -> tuple[list[Tok], list[Tok]] | None:
+    """(up to the first clause boundary, after the last one), or None when the gap has no boundary.
+
+    A conjunction is a boundary when ``joiners`` is set or when what follows it carries its own cue ("... and
+    may be deleted"); "do not sell or rent" stays one stretch, its negation covering both verbs.
+    """
+    gap = passage[lo:hi]
+    cut = [k for k, t in enumerate(gap) if t.boundary or (t.key in _CLAUSE_JOINERS and (
+        joiners or t.key in ("but", "while", "whereas") or (lo + k + 1 < len(passage) and passage[lo + k + 1].cues)))]
     return (gap[: cut[0]], gap[cut[-1] + 1 :]) if cut else None
 
 
@@ -84,16 +90,16 @@ def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]],
     for i, j in [*pairs, (len(sent), len(passage))]:
         s_gap = sent[prev_i + 1 : i]
         if prev_j < 0:  # before the first aligned token: the passage's clause that leads into it
-            split = _split(passage[:j])
+            split = _split(passage, 0, j)
             p_gap = split[1] if split else passage[:j]
             required = allowed = _cues(p_gap)
         elif j == len(passage):  # after the last: a condition bounding the copied clause must be kept
-            split = _split(passage[prev_j + 1 :], joiners=True)
+            split = _split(passage, prev_j + 1, len(passage), joiners=True)
             p_gap = [] if passage[prev_j].boundary else split[0] if split else passage[prev_j + 1 :]
             required, allowed = _conditions(p_gap), _cues(p_gap)
         else:
             p_gap = passage[prev_j + 1 : j]
-            split = _split(p_gap)
+            split = _split(passage, prev_j + 1, j)
             if split:  # the sentence skips clauses: keep the condition after, and the cues leading into j
                 required, allowed = _conditions(split[0]) | _cues(split[1]), _cues(p_gap)
             else:
