@@ -21,7 +21,7 @@ from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
-from bot import answerable, compose, evidence, ground
+from bot import answerable, compose, evidence, ground, verify
 from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
 from bot.calibration import answerability_features, load_calibration
 from bot.errors import BusyError, ModelError, UserInputError
@@ -248,7 +248,9 @@ class Pipeline:
             log.warning("model unavailable, answering with quoted evidence: %s", exc)
             trace.fallback = f"model unavailable ({exc}); quoted evidence instead"
         t = lap("generate", t)
-        checked = ground.check(draft, [e.support_text for e in chosen])
+        # the verifier then reads each kept sentence against its citation (figures, names, negation, modality)
+        support = [e.support_text for e in chosen]
+        checked = verify.screen(ground.check(draft, support), support)
         trace.dropped_sentences = checked.dropped
         sentences = checked.sentences
         rejected = self._reject_draft(question, verdict.kind, terms, sentences, chosen)
