@@ -12,6 +12,7 @@ word's cues and part-of-speech tag (nr, ns, nt, nz: a person, place, organisatio
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -127,6 +128,11 @@ def _chinese(run: str) -> list[Tok]:
 
 def tokens(text: str) -> list[Tok]:
     """The tokens of ``text`` in order (quotes and brackets dropped; clause punctuation kept as boundaries)."""
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=512)
+def _tokens(text: str) -> tuple[Tok, ...]:  # the same evidence is read once per draft sentence
     text = normalize(text).replace("\n", " ¶ ")
     out: list[Tok] = []
     for m in _TOKEN.finditer(text):
@@ -144,7 +150,7 @@ def tokens(text: str) -> list[Tok]:
             out.append(Tok(m.group(), m.group()))
         else:
             out.append(Tok(m.group(), m.group(), m.group() in "$%€£¥"))
-    return _mark_pairs(out)
+    return tuple(_mark_pairs(out))
 
 
 def _mark_pairs(toks: list[Tok]) -> list[Tok]:
