@@ -26,12 +26,11 @@ from typing import Any
 
 import httpx
 
-from bot.bench_parts import pct, say
+from bot.bench_parts import mixed_questions, pct, say
 from bot.bench_server import running_server
 from bot.settings import Settings
 
-QUESTIONS = ["Why were these five industries chosen?", "Which five future industry clusters will Guangdong develop?",
-             "What goals are set for 2030?", "Who is Zou Yongbing?", "How many people live on the moon?"]
+QUESTIONS = mixed_questions()
 
 
 def ask_streaming(client: httpx.Client, url: str, question: str) -> dict[str, Any]:

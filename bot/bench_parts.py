@@ -40,6 +40,15 @@ def seed_cases(path: Path = SEED_CASES) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("answerable") and r.get("split") == "dev" and not r.get("history")]
 
 
+def mixed_questions(n: int = 5, path: Path = SEED_CASES) -> list[str]:
+    """``n`` questions of the seed set for load drivers: answerable ones, and one the documents cannot answer
+    (so refusals are part of the mix). Read from the cases file, so no document's words live in code."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked = [r["question"] for r in rows if r.get("answerable") and not r.get("history")][: n - 1]
+    refused = [r["question"] for r in rows if not r.get("answerable") and not r.get("history")][:1]
+    return asked + refused
+
+
 # --- raw llama.cpp ----------------------------------------------------------------------------------------
 
 

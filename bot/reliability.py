@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bot.bench_parts import mixed_questions
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,8 +42,7 @@ FIGURES = TESTS / "output" / "reliability"
 TEST_FILES = ["tests/test_injection.py", "tests/test_hostile_input.py", "tests/test_output_handling.py",
               "tests/test_faults.py",
               "tests/test_ingest.py::test_a_killed_ingest_leaves_the_previous_index_answering"]
-QUESTIONS = ["Which five future industry clusters will Guangdong develop?", "Why were these five industries chosen?",
-             "What goals are set for 2030?", "Who is Zou Yongbing?", "How many people live on the moon?"]
+QUESTIONS = mixed_questions()
 SECRET, TOKEN = "reliability-signing-secret", "reliability-hook-token"
 BUSY = "busy answering other questions"
 TOO_SLOW = "took too long"  # bot.webhook.TOO_SLOW_TEXT: a clear "ask again", not a lost answer

@@ -21,8 +21,8 @@ _PATTERNS = [
     re.compile(rf"\b{_VERBS} (?P<name>{NAME})\b"),
 ]
 _NOT_NAME_WORDS = {
-    "Guangdong", "Province", "Provincial", "Department", "Industry", "Information", "Technology", "Ministry",
-    "Commission", "Planning", "Division", "Science", "The", "Future", "Evening", "News", "Yangcheng", "Action",
+    "Province", "Provincial", "Department", "Industry", "Information", "Technology", "Ministry",
+    "Commission", "Planning", "Division", "Science", "The", "Future", "Evening", "News", "Daily", "Times", "Post", "Action",
     "Plan", "Group", "Leading", "Council", "State", "National", "Office", "Bureau", "Committee", "Electronic",
     "Open", "Press", "Conference", "Meeting", "First", "New", "Year", "Development", "Reform", "He", "She",
     "They", "We", "It", "This", "That", "Regarding", "At", "In", "On", "For",
