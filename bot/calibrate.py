@@ -2,10 +2,11 @@
 
 For every corpus (the seed set over ``docs/`` and the dev split of each shared benchmark, or the cases files a
 user names), each case goes through the pipeline's stages before the model (:meth:`Pipeline.gather`); its
-features are recorded with a label: 1 when the case is answerable and every answer group occurs in the
-passages retrieval found, 0 otherwise (unanswerable, or the answer was not found: then a refusal is right). A
-logistic model is fitted with every corpus weighing the same (:func:`bot.calibration.fit`), and written with
-what it was fitted on. Only dev cases are read; a test split is never used here.
+candidate sentences are recorded with a label (*it holds a gold answer*) and the sentence model is fitted
+(:mod:`bot.answer_model`); then, with that model ordering the evidence, each case's answerability features are
+recorded with the label *the evidence the reader would answer from holds the answer* (else a refusal is the
+better reply), and the answerability model is fitted (:func:`bot.calibration.fit`). Every corpus weighs the
+same. Both are written, with what they were fitted on, to ``answerable.json`` and ``sentence.json`` beside it. Only dev cases are read; a test split is never used here.
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
+from bot import answerable, evidence
+from bot.answer_model import SENTENCE_FEATURES, Question, SentenceModel, fit_sentences, sentence_features
 from bot.calibration import DEFAULT_FILE, FEATURES, answerability_features, fit
 from bot.errors import UserInputError
 from bot.eval_gate import BENCHMARKS, SuiteEntry, full_entries
 from bot.evaluate import Case, load_cases
-from bot.metrics import contains
+from bot.metrics import contains, normalize
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.pipeline import Gathered
 
 MAX_CASES = 150  # per corpus: every k-th dev case up to this many (about two minutes of retrieval each)
 
@@ -42,12 +47,17 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic fit (default 1)")
 
 
-def found_answer(case: Case, passages: Sequence[str]) -> bool:
-    """The label: an answerable case whose every answer group occurs in the retrieved passages."""
-    if not case.answerable or not case.answers:
+def holds_answer(text: str, case: Case) -> bool:
+    """The label of a sentence: it holds one of the case's gold answers (or, for long gold spans, the sentence
+    of six words or more is part of one)."""
+    if not case.answerable:
         return False
-    text = "\n".join(passages)
-    return all(any(contains(text, alt) for alt in group) for group in case.answers)
+    norm = normalize(text)
+    for group in case.answers:
+        for alt in group:
+            if contains(text, alt) or (len(norm.split()) >= 6 and norm in normalize(alt)):
+                return True
+    return False
 
 
 def _entries(args: argparse.Namespace, settings: Settings) -> list[SuiteEntry]:
@@ -63,7 +73,8 @@ def _entries(args: argparse.Namespace, settings: Settings) -> list[SuiteEntry]:
     return full_entries(Path(args.benchmarks or settings.benchmarks_dir), ["seed", *BENCHMARKS])
 
 
-def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list[list[float]], list[int], dict[str, Any]]:
+def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list[tuple[Case, Gathered]], dict[str, Any]]:
+    """Every k-th dev case of the corpus through the stages before the model, with no calibration on."""
     from bot.ingest import corpus_hash, ingest
     from bot.pipeline import build_pipeline
 
@@ -74,40 +85,76 @@ def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list
     dev = dev[::every]
     chash = corpus_hash(entry.docs, settings)
     cache = Path(settings.data_dir) / "eval-index" / chash
-    local = settings.with_overrides(docs_dir=entry.docs, index_dir=cache, calibration="off")
+    local = settings.with_overrides(docs_dir=entry.docs, index_dir=cache, calibration="off", sentence_model="off")
     ingest(local, docs_dir=entry.docs, index_dir=cache, progress=True)
     pipeline = build_pipeline(local)
-    rows, labels = [], []
-    for case in tqdm(dev, desc=f"calibrate {entry.name}", unit="case", file=sys.stderr):
-        g = pipeline.gather(case.question, case.turns() or None, case.scope)
-        rows.append(answerability_features(g))
-        labels.append(int(found_answer(case, [p.chunk.text for p in g.found.passages])))
-    info = {"cases_file": str(entry.cases_file), "corpus_hash": chash, "dev_cases": len(dev), "every": every}
-    return rows, labels, info
+    out = [(case, pipeline.gather(case.question, case.turns() or None, case.scope))
+           for case in tqdm(dev, desc=f"calibrate {entry.name}", unit="case", file=sys.stderr)]
+    return out, {"cases_file": str(entry.cases_file), "corpus_hash": chash, "dev_cases": len(dev), "every": every}
+
+
+def sentence_rows(gathered: dict[str, list[tuple[Case, Gathered]]]) -> tuple[list[list[float]], list[int], list[int], list[str]]:
+    """Each candidate sentence of each case: its features, its label, its question number and its corpus."""
+    rows: list[list[float]] = []
+    labels, question, groups = [], [], []
+    n = 0
+    for name, pairs in gathered.items():
+        for case, g in pairs:
+            q = Question.of(g.question, answerable.answer_type(g.question), g.terms)
+            for item, row in zip(g.ranked, sentence_features(q, g.ranked, g.found.passages), strict=True):
+                rows.append(row)
+                labels.append(int(holds_answer(item.text, case)))
+                question.append(n)
+                groups.append(name)
+            n += 1
+    return rows, labels, question, groups
+
+
+def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: SentenceModel,
+                       n_evidence: int) -> tuple[list[list[float]], list[int], list[str]]:
+    """Each case as the pipeline would see it with the sentence model on: its answerability features, and the
+    label *the evidence it would answer from holds the answer* (else a refusal is the better reply)."""
+    rows, labels, groups = [], [], []
+    for name, pairs in gathered.items():
+        for case, g in pairs:
+            q = Question.of(g.question, answerable.answer_type(g.question), g.terms)
+            ranked, g.answer_logit = model.rerank(q, list(g.ranked), g.found.passages)
+            g.ranked, g.chosen = ranked, evidence.select(ranked, n_evidence, g.terms)
+            rows.append(answerability_features(g))
+            labels.append(int(any(holds_answer(e.text, case) for e in g.chosen)))
+            groups.append(name)
+    return rows, labels, groups
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
 def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
-    rows: list[list[float]] = []
-    labels: list[int] = []
-    groups: list[str] = []
+    gathered: dict[str, list[tuple[Case, Gathered]]] = {}
     corpora: dict[str, Any] = {}
     for entry in _entries(args, settings):
-        x, y, info = collect(entry, settings, args.max_cases)
-        rows += x
-        labels += y
-        groups += [entry.name] * len(y)
-        corpora[entry.name] = info
-    x_arr, y_arr = np.array(rows, dtype=float), np.array(labels, dtype=float)
-    cal = fit(x_arr, y_arr, groups, l2=args.l2)
-    digest = hashlib.sha256(json.dumps([rows, labels, groups]).encode("utf-8")).hexdigest()
-    cal.fitted_on.update({"data_hash": digest, "corpora": corpora, "split": "dev",
-                          "embedding_backend": settings.embedding_backend, "features": list(FEATURES),
-                          "fitted": datetime.now(UTC).isoformat(timespec="seconds"),
-                          "label": "answerable and every answer group occurs in the retrieved passages"})
+        gathered[entry.name], corpora[entry.name] = collect(entry, settings, args.max_cases)
+    provenance = {"corpora": corpora, "split": "dev", "embedding_backend": settings.embedding_backend,
+                  "fitted": datetime.now(UTC).isoformat(timespec="seconds")}
+    s_rows, s_labels, s_question, s_groups = sentence_rows(gathered)
+    sentences = fit_sentences(s_rows, s_labels, s_question, s_groups)
+    sentences.fitted_on.update(provenance, data_hash=_digest(s_rows, s_labels, s_question), features=list(SENTENCE_FEATURES))
+    model = SentenceModel(sentences)
+    rows, labels, groups = answerability_rows(gathered, model, settings.evidence_sentences)
+    cal = fit(np.array(rows, dtype=float), np.array(labels, dtype=float), groups, l2=args.l2)
+    cal.fitted_on.update(provenance, data_hash=_digest(rows, labels, groups), features=list(FEATURES),
+                         label="the evidence the reader would answer from (sentence model on) holds a gold answer")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(cal.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"threshold {cal.threshold:.4f}, AUC (all dev) {cal.fitted_on['auc_all']}")
+    beside = args.out.with_name("sentence.json")
+    beside.write_text(json.dumps(sentences.to_json() | {"decision": "sentence"}, ensure_ascii=False, indent=1) + "\n",
+                      encoding="utf-8")
+    print("sentence model (top candidate holds the answer, per corpus):")
+    for name, row in sentences.fitted_on["per_corpus"].items():
+        print(f"  {name:<16} {json.dumps(row)}")
+    print(f"answerability: threshold {cal.threshold:.4f}, AUC (all dev) {cal.fitted_on['auc_all']}")
     for name, row in cal.fitted_on["per_corpus"].items():
         print(f"  {name:<16} {json.dumps(row)}")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {beside}")
     return 0

@@ -2,7 +2,8 @@
 
 The first decision it makes is *is the question answerable from what was found?* Its features are the reader's
 own measurements (evidence score, meaning, word coverage, the rank agreement of vector and keyword search, the
-answer-type rules' verdict as one signal among them, the question's language against the evidence's). The
+answer-type rules' verdict as one signal among them, the question's language against the evidence's) and the
+sentence model's judgement of the best sentence (:mod:`bot.answer_model`). The
 weights, the threshold and what they were fitted on (cases, data hash, dev figures) live in a small versioned
 JSON file (``bot/calibration/answerable.json``); ``policybot calibrate`` refits it from the dev splits, so a user
 can calibrate for their own embeddings, model and questions. The pipeline says which calibration it ran.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 FEATURES = ("rule_verdict", "top_score", "top_meaning", "top_words", "score_gap", "question_cover",
             "passage_cover", "figures_in_passage", "names_in_passage", "keyword_first", "vector_first",
-            "ranks_agree", "open_question", "question_zh", "cross_language")
+            "ranks_agree", "open_question", "question_zh", "cross_language", "answer_logit", "answer_share")
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "answerable.json"
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
@@ -65,7 +66,8 @@ def answerability_features(g: Gathered) -> list[float]:
     return [float(g.verdict.answerable), top.score if top else 0.0, max((e.meaning for e in chosen), default=0.0),
             top.words if top else 0.0, gap, cover, passage_cover, figures_in, names_in, keyword_first, vector_first,
             keyword_first * vector_first,
-            float(g.verdict.kind == "open"), float(zh_q), float(zh_q != zh_e)]
+            float(g.verdict.kind == "open"), float(zh_q), float(zh_q != zh_e),
+            g.answer_logit if g.answer_logit is not None else 0.0, (top.p_answer or 0.0) if top else 0.0]
 
 
 @dataclass
@@ -94,7 +96,7 @@ class Calibration:
                 "weights": self.weights, "bias": self.bias, "threshold": self.threshold, "fitted_on": self.fitted_on}
 
     @classmethod
-    def load(cls, path: Path) -> Calibration:
+    def load(cls, path: Path, expected: tuple[str, ...] = FEATURES) -> Calibration:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             cal = cls(tuple(data["features"]), data["mean"], data["scale"], data["weights"], float(data["bias"]),
@@ -102,7 +104,7 @@ class Calibration:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"Calibration file {path} cannot be read ({exc}). Fix: run `policybot calibrate --out "
                               f"{path}`, or set POLICYBOT_CALIBRATION=off.") from None
-        if cal.features != FEATURES:
+        if cal.features != expected:
             raise ConfigError(f"Calibration file {path} was fitted on other features ({', '.join(cal.features)}). "
                               "Fix: run `policybot calibrate` to refit it for this version.")
         return cal

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from bot.evidence import Evidence, needs_next, query_terms, successor, terms_of
 from bot.ground import _stems
 
-MAX_WORDS = 60
 W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
-MAX_QUOTE_WORDS = 75  # one sentence is quoted whole up to this length, then trimmed to its best clauses
+QUOTE_WORDS = 60  # the default of the ``quote_words`` setting
 _CLAUSE = re.compile(r"(?<=[;；])\s*|(?<=[,，])\s+(?=(?:and |while |but |which |as well as )?[a-z])")
 _QUOTES = "\"“”'‘’"
 
@@ -43,6 +42,17 @@ def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] 
     the opening clause first: a sentence that goes on from the one before starts with its point."""
     if words(text) <= budget:
         return text
+    cut = _trim(text, terms, budget, wanted, relevance, keep_lead)
+    if wanted is not None and wanted(text) and not wanted(cut) and words(text) <= LONGEST_QUOTE:
+        return text  # a cut that loses the kind of answer asked for (the list, the date) is not made
+    return cut
+
+
+LONGEST_QUOTE = 75  # a sentence holding the asked-for answer is quoted whole up to this many words
+
+
+def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None,
+          relevance: Relevance | None, keep_lead: bool) -> str:
     clauses = _clauses(text)
     if len(clauses) == 1:
         clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
@@ -99,20 +109,21 @@ def clause_terms(question: str, expansions: list[str], evidence: list[Evidence])
 
 def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
                  wanted: Callable[[str], bool] | None = None,
-                 relevance: Relevance | None = None) -> list[tuple[str, list[int]]]:
-    """One or two evidence sentences (trimmed, attributed) with their evidence numbers (1-based)."""
+                 relevance: Relevance | None = None, budget: int = QUOTE_WORDS) -> list[tuple[str, list[int]]]:
+    """One or two evidence sentences (trimmed to ``budget`` words in all, attributed) with their evidence
+    numbers (1-based)."""
     terms = clause_terms(question, expansions, evidence)
     best = evidence[0]
-    first = attributed(best, trim(best.text, terms, MAX_QUOTE_WORDS, wanted, relevance))
+    first = attributed(best, trim(best.text, terms, budget, wanted, relevance))
     out = [(first, [1])]
     used = words(first)
     follows = len(evidence) > 1 and needs_next(best, terms) and successor(best, evidence) is evidence[1]
     for n, item in enumerate(evidence[1:], start=2):
         carries = n == 2 and follows  # the best sentence is a lead-in; this one goes on with it
-        if (item.score < 0.7 * best.score and not carries) or used >= MAX_WORDS - 12:
+        if (item.score < 0.7 * best.score and not carries) or used >= budget - 12:
             break
-        extra = attributed(item, trim(item.text, terms, MAX_WORDS - used, wanted, relevance, keep_lead=carries))
-        if used + words(extra) <= MAX_WORDS and (carries or (terms & _stems(item.text)) - (terms & _stems(best.text))):
+        extra = attributed(item, trim(item.text, terms, budget - used, wanted, relevance, keep_lead=carries))
+        if used + words(extra) <= budget and (carries or (terms & _stems(item.text)) - (terms & _stems(best.text))):
             out.append((extra, [n]))
             used += words(extra)
     return out

@@ -47,6 +47,11 @@ class Evidence:
     score: float = 0.0
     meaning: float = 0.0
     words: float = 0.0
+    typed: bool = False  # holds the kind of answer asked for (see ``score``)
+    anchored: bool = False  # and in terms of the question's own noun
+    p_answer: float | None = None  # the fitted sentence model's probability that this is the answer
+    heading_meaning: float = 0.0  # closeness in meaning and words of the question heading it answers, if any
+    heading_words: float = 0.0
     speaker: Speaker | None = None
     after_heading: str = ""
     cite_start: int = -1
@@ -179,8 +184,10 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
         item.words = sum(weight.get(t, 0.0) for t in terms & bags[i]) / total if total else 0.0
         item.score = W_MEANING * item.meaning + W_WORDS * item.words + W_RANK / (1 + item.passage_rank)
         if wanted is not None and wanted(item.text):
+            item.typed = True
             item.score += W_TYPE
             if anchored is not None and anchored(item.text):
+                item.anchored = True
                 item.score += W_HEAD
     ordered = sorted(items, key=lambda e: (e.doc_id, e.start))
     for prev, nxt in zip(ordered, ordered[1:], strict=False):
@@ -188,6 +195,7 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
             if prev.score > nxt.score:
                 nxt.score = 0.5 * (prev.score + nxt.score) + 0.05
             nxt.after_heading = prev.text
+            nxt.heading_meaning, nxt.heading_words = prev.meaning, prev.words
     return sorted((e for e in items if not _is_heading(e.text) and not _is_fragment(e.text)), key=lambda e: -e.score)
 
 

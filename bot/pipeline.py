@@ -23,8 +23,9 @@ from langchain_core.embeddings import Embeddings
 
 from bot import answerable, compose, evidence, ground, verify
 from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
+from bot.answer_model import Question, load_sentence_model
 from bot.calibration import answerability_features, load_calibration
-from bot.errors import BusyError, ModelError, UserInputError
+from bot.errors import BusyError, ConfigError, ModelError, UserInputError
 from bot.followup import condense
 from bot.glossary import Glossary
 from bot.index import Index
@@ -79,6 +80,7 @@ class Gathered:
     searched: str
     p_answerable: float | None = None
     threshold: float = 0.5
+    answer_logit: float | None = None  # the sentence model's score of the best sentence
 
     @property
     def answerable(self) -> bool:
@@ -117,6 +119,11 @@ class Pipeline:
         self.prompt: Prompt = load_prompt(settings.prompts_dir, settings.answer_prompt)
         self.sentence_vectors = evidence.SentenceVectors(embeddings)
         self.calibration = load_calibration(settings.calibration)
+        self.sentence_model = load_sentence_model(settings.sentence_model)
+        if self.calibration is not None and self.sentence_model is None:
+            raise ConfigError("The answerability calibration reads the sentence model's score, but sentence_model is "
+                              "off. Fix: set POLICYBOT_SENTENCE_MODEL=shipped (or the sentence.json written beside "
+                              "your calibration), or POLICYBOT_CALIBRATION=off.")
         self._loaded = _Loaded(index, Retriever(index, embeddings, settings, glossary))
         self._swap_lock = threading.Lock()
 
@@ -223,6 +230,8 @@ class Pipeline:
                             for p in g.found.passages]
         if g.p_answerable is not None and self.calibration is not None:
             trace.p_answerable, trace.calibration = round(g.p_answerable, 4), self.calibration.ref
+        if self.sentence_model is not None:
+            trace.calibration = f"{trace.calibration} {self.sentence_model.ref}".strip()
         standalone, expansions, chosen, ranked, verdict, wanted = (g.standalone, g.expansions, g.chosen, g.ranked,
                                                                    g.verdict, g.wanted)
         found, terms, searched = g.found, g.terms, g.searched
@@ -267,7 +276,8 @@ class Pipeline:
                 return
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-            sentences = compose.quote_answer(standalone, expansions, chosen, wanted, relevance)
+            sentences = compose.quote_answer(standalone, expansions, chosen, wanted, relevance,
+                                             self.settings.quote_words)
         lap("check", t)
         answer = self._assemble(question, standalone, expansions, sentences, chosen, ranked, trace)
         timings["total"] = round(time.perf_counter() - started, 4)
@@ -293,10 +303,13 @@ class Pipeline:
         wanted = None if kind == "open" else (lambda text: answerable.has_type(kind, text, question, strict=True))
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
                                 lambda text: answerable.names_head(kind, text, question))
+        top_logit = None
+        if self.sentence_model is not None:
+            ranked, top_logit = self.sentence_model.rerank(Question.of(question, kind, terms), ranked, found.passages)
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
-                     self._searched(loaded.index, standalone, scope))
+                     self._searched(loaded.index, standalone, scope), answer_logit=top_logit)
         if self.calibration is not None:
             g.p_answerable = self.calibration.p_answerable(answerability_features(g))
             g.threshold = self.calibration.threshold

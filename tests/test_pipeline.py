@@ -203,3 +203,24 @@ def test_the_prompt_shows_long_evidence_cut_to_its_best_clauses(seed_settings, e
     for line in lines:  # number, speaker and "…" marks aside, no more words than the limit
         body = line.split(") ", 1)[-1] if " said) " in line else line.split("] ", 1)[-1]
         assert len(body.replace("…", " ").split()) <= limit + 2, line
+
+
+def test_with_the_sentence_model_on_the_evidence_is_ordered_by_it_and_the_trace_says_so(seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    pipeline = build_pipeline(seed_settings.with_overrides(sentence_model="shipped"), model=ScriptedModel(""),
+                              embeddings=embeddings)
+    g = pipeline.gather("Why were these five industries chosen?")
+    shares = [e.p_answer for e in g.ranked]
+    assert all(p is not None for p in shares) and shares == sorted(shares, reverse=True)  # type: ignore[type-var]
+    assert g.answer_logit is not None
+    answer = pipeline.answer("Why were these five industries chosen?")
+    assert answer.trace.calibration.startswith("sentence@") and answer.citations
+    assert_citations_valid(answer, pipeline)
+
+
+def test_the_answerability_calibration_without_its_sentence_model_is_a_config_error_naming_the_fix(
+        seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="POLICYBOT_SENTENCE_MODEL=shipped"):
+        build_pipeline(seed_settings.with_overrides(calibration="shipped", sentence_model="off"),
+                       model=ScriptedModel(""), embeddings=embeddings)
