@@ -72,10 +72,10 @@ def test_the_fitted_model_reorders_evidence_and_gives_each_a_share_of_the_chance
     cal = fit_sentences(rows, labels, question, groups)
     assert cal.fitted_on["per_corpus"]["a"]["top1_holds_answer"] == 1.0
     model = SentenceModel(cal)
-    q = Question.of("What is it?", "open", {"it"})
-    ranked, top = model.rerank(q, [item("Unrelated words here.", 0.1, 0.1, 0), item("The answer is here.", 0.9, 0.9, 1)],
+    asked = Question.of("What is it?", "open", {"it"})
+    ranked, top = model.rerank(asked, [item("Unrelated words here.", 0.1, 0.1, 0), item("The answer is here.", 0.9, 0.9, 1)],
                                [])
-    assert ranked[0].text == "The answer is here." and top == max(model.logits(sentence_features(q, ranked, [])))
+    assert ranked[0].text == "The answer is here." and top == max(model.logits(sentence_features(asked, ranked, [])))
     assert abs(sum(e.p_answer or 0.0 for e in ranked) - 1.0) < 1e-9
 
 
