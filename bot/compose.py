@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot.evidence import Evidence, needs_next, query_terms, successor, terms_of
+from bot.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
 from bot.ground import _stems
 
 W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
@@ -93,6 +93,7 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
 
 def attributed(item: Evidence, text: str) -> str:
     """'According to Name, role, "quote"' when a named person said it and the quoted text does not name them."""
+    text = without_footnotes(text)
     if item.speaker is None or item.speaker.name.split()[-1] in text:
         return text
     body = text.strip().strip(_QUOTES).strip()

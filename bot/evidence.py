@@ -66,10 +66,17 @@ class Evidence:
     def prompt_line(self, n: int, text: str | None = None) -> str:
         """The numbered line the model reads: who said it, then ``text`` (default: the whole sentence)."""
         who = f" ({self.speaker.name} said)" if self.speaker else ""  # the name only: every token costs time
-        return f"[{n}]{who} {self.text if text is None else text}"
+        return f"[{n}]{who} {without_footnotes(self.text if text is None else text)}"
 
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_FOOTNOTE = re.compile(r"\s*\[\d{1,3}\]")
+
+
+def without_footnotes(text: str) -> str:
+    """The text without the source's own footnote markers ("... programme[3][4], ..."): in an answer or a prompt
+    they would read as citations of evidence that does not exist. A citation still quotes the source exactly."""
+    return _FOOTNOTE.sub("", text)
 
 
 def terms_of(text: str) -> set[str]:
