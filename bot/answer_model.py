@@ -11,7 +11,6 @@ probability orders the evidence and is the strongest feature of the answerabilit
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.calibration import Calibration
+from bot.text import chinese_names
 
 if TYPE_CHECKING:
     from bot.evidence import Evidence
@@ -38,23 +38,11 @@ _FIGURE = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
 _LATIN_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*")
 
 
-@functools.cache
-def _posseg() -> Any:
-    from bot.text import content_words
-
-    content_words("初始化")  # loads jieba's dictionary quietly, once
-    import jieba.posseg
-
-    return jieba.posseg
-
-
 def entity_words(text: str) -> set[str]:
     """Names in ``text``: jieba's person, place and organisation tags (nr, ns, nt, nz) for Chinese, and runs
     of capitalised words not opening a sentence for Latin script."""
     out = {m.group(0).lower() for m in _LATIN_NAME.finditer(text)}
-    if _HAN.search(text):
-        out |= {p.word for p in _posseg().cut(text) if p.flag in ("nr", "ns", "nt", "nz") and len(p.word) >= 2}
-    return out
+    return out | {word for word, _ in chinese_names(text)}
 
 
 def _han_share(text: str) -> float:

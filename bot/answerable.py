@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.evidence import _QUESTION_WORDS, Evidence, terms_of
 from bot.ground import _names
-from bot.text import numbers
+from bot.text import chinese_names, numbers
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
@@ -91,7 +91,13 @@ def _person_named(text: str) -> bool:
         if match.start() == 0 or {w.lower() for w in match.groups()} & _NOT_PERSON:
             continue
         return True
-    return bool(re.search(r"[\u3400-\u9fff]{2,3}(?:厅长|处长|主任|局长|书记|省长|市长|巡视员|同志)", text))
+    return _named_as(text, "nr")
+
+
+def _named_as(text: str, tag: str) -> bool:
+    """Does the Chinese in ``text`` name a person (``nr``), place (``ns``) or organisation (``nt``), by jieba's
+    part-of-speech tags?"""
+    return any(t == tag for _, t in chinese_names(text))
 
 
 _LIST = re.compile(r"\b(?:what|which) (?:are|were) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b|"
@@ -149,12 +155,12 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
             return _person_named(text)
-        return bool(_names(text)) or bool(_ROLE.search(text))
+        return bool(_names(text)) or bool(_ROLE.search(text)) or _named_as(text, "nr")
     if kind == "place":
-        return bool(_PLACE.search(text))
+        return bool(_PLACE.search(text)) or _named_as(text, "ns")
     if kind == "org":
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
-        return bool((_COMPANY if wants_company else _ORG).search(text))
+        return bool((_COMPANY if wants_company else _ORG).search(text)) or _named_as(text, "nt")
     return True
 
 

@@ -176,6 +176,8 @@ class Pipeline:
         role = speaker.role
         if role and text.find(role, end, end + len(role) + 40) >= 0:
             end = text.find(role, end) + len(role)
+        elif role and text.endswith(role, 0, pos):  # the role written before the name (Chinese: 副主任 + name)
+            pos -= len(role)
         else:
             role = ""
         start, stop = min(item.start, pos), max(item.end, end)

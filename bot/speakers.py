@@ -1,14 +1,17 @@
 """Who said it: attribution of a document's paragraphs to named speakers and their roles.
 
 Press-conference reports quote officials: ``"...," Maria Lopez said.``, ``Ahmed Khan, director of the
-Planning Department of ..., said that ...``, ``said Chen Wei, deputy director of ...``. A paragraph
-whose speaker is not named but speaks as "we" continues the previous paragraph's speaker.
+Planning Department of ..., said that ...``, ``said Chen Wei, deputy director of ...``; in Chinese, a name
+(jieba's person tag) followed by 表示, 指出, 说 or 介绍, with the role written before it. A paragraph whose
+speaker is not named but speaks as "we" continues the previous paragraph's speaker.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from bot.text import chinese_names
 
 _WORD = r"[A-Z][a-z]+(?:-[A-Z]?[a-z]+)?"
 NAME = rf"{_WORD}(?: {_WORD}){{1,2}}"
@@ -63,7 +66,26 @@ def known_roles(text: str) -> dict[str, str]:
     return roles
 
 
+_ZH_VERBS = re.compile(r"(?:在[^，。；：“”]{0,12}?)?(?:表示|指出|说|介绍|强调|认为|透露)")
+_ZH_ROLE = re.compile(r"[\u3400-\u9fff]{2,24}$")
+
+
+def chinese_speaker(paragraph: str) -> Speaker | None:
+    """Who speaks in a Chinese paragraph: a person's name (jieba's ``nr`` tag) directly followed by 表示, 指出,
+    说, 介绍, 强调 (…在会上表示), with the role written just before the name (…厅副厅长 + name)."""
+    for name in dict.fromkeys(w for w, tag in chinese_names(paragraph) if tag == "nr"):
+        for match in re.finditer(re.escape(name), paragraph):
+            if _ZH_VERBS.match(paragraph, match.end()):
+                before = _ZH_ROLE.search(paragraph[max(0, match.start() - 24):match.start()])
+                return Speaker(name, before.group(0) if before else "")
+    return None
+
+
 def paragraph_speaker(paragraph: str, roles: dict[str, str]) -> Speaker | None:
+    if re.search(r"[\u3400-\u9fff]", paragraph):
+        zh = chinese_speaker(paragraph)
+        if zh is not None:
+            return zh
     for pattern in _PATTERNS:
         for match in pattern.finditer(paragraph):
             name = match.group("name")

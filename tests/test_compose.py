@@ -24,3 +24,15 @@ def test_a_long_sentence_is_cut_to_its_clauses_but_never_loses_the_kind_of_answe
     assert words(cut) < words(sentence) and "…" in cut
     whole = trim(sentence, {"plan"}, 20, wanted=lambda t: t.count("item number") == 8)
     assert whole == sentence  # the cut would drop list items the question asks for: the sentence is quoted whole
+
+
+def test_a_quote_from_a_named_chinese_speaker_is_attributed_in_chinese():
+    from bot.compose import attributed
+    from bot.speakers import Speaker, chinese_speaker
+
+    speaker = chinese_speaker("市卫生健康委员会副主任张建国在发布会上表示，全市将新增床位。")
+    assert speaker == Speaker("张建国", "市卫生健康委员会副主任")
+    item = evidence("全市将新增床位两千张。")
+    item.speaker = speaker
+    assert attributed(item, item.text) == "市卫生健康委员会副主任张建国表示：\u201c全市将新增床位两千张。\u201d"
+    assert chinese_speaker("会议指出，要加快发展。") is None  # no person named: nobody to attribute it to
