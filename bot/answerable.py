@@ -91,13 +91,10 @@ def _person_named(text: str) -> bool:
         if match.start() == 0 or {w.lower() for w in match.groups()} & _NOT_PERSON:
             continue
         return True
-    return _named_as(text, "nr")
-
-
-def _named_as(text: str, tag: str) -> bool:
-    """Does the Chinese in ``text`` name a person (``nr``), place (``ns``) or organisation (``nt``), by jieba's
-    part-of-speech tags?"""
-    return any(t == tag for _, t in chinese_names(text))
+    # Chinese: a name by jieba's person tag. (Not in the other types' tests: in news, some Chinese person or
+    # place name is in nearly every sentence, so as a gate it answered 3 more of 12 unanswerable rgb_zh dev
+    # questions; the sentence model reads the tags as a feature instead.)
+    return any(tag == "nr" for _, tag in chinese_names(text))
 
 
 _LIST = re.compile(r"\b(?:what|which) (?:are|were) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b|"
@@ -155,12 +152,12 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
             return _person_named(text)
-        return bool(_names(text)) or bool(_ROLE.search(text)) or _named_as(text, "nr")
+        return bool(_names(text)) or bool(_ROLE.search(text))
     if kind == "place":
-        return bool(_PLACE.search(text)) or _named_as(text, "ns")
+        return bool(_PLACE.search(text))
     if kind == "org":
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
-        return bool((_COMPANY if wants_company else _ORG).search(text)) or _named_as(text, "nt")
+        return bool((_COMPANY if wants_company else _ORG).search(text))
     return True
 
 

@@ -97,8 +97,8 @@ def attributed(item: Evidence, text: str) -> str:
     if item.speaker is None or item.speaker.name.split()[-1] in text:
         return text
     body = text.strip().strip(_QUOTES).strip()
-    if re.search(r"[\u3400-\u9fff]", body):  # in the quote's own language: 副主任张三表示：“……”
-        return f"{item.speaker.role}{item.speaker.name}表示：\u201c{body}\u201d"
+    if re.search(r"[\u3400-\u9fff]", body):  # in the quote's own language, the name only (the citation has the role)
+        return f"{item.speaker.name}表示：\u201c{body}\u201d"
     return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
 
 
