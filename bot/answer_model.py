@@ -23,6 +23,7 @@ from bot.text import chinese_names
 
 if TYPE_CHECKING:
     from bot.evidence import Evidence
+    from bot.prompts import Prompt
     from bot.retrieve import Passage
 
 SENTENCE_FEATURES = (
@@ -101,6 +102,23 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
             e.score, e.heading_meaning, e.heading_words,
         ])
     return rows
+
+
+def model_judgement(model: object, prompt: Prompt, question: str, chosen: Sequence[Evidence]) -> float | None:
+    """The configured model's P("yes") / (P("yes") + P("no")) that ``chosen`` states the answer to ``question``
+    (``prompts/answerable``), read from its first-token distribution; None if the model cannot give one (a
+    server, a test double) or fails."""
+    from bot.errors import ModelError
+    from bot.judge import NO, YES, ratio
+
+    logprobs = getattr(model, "next_token_logprobs", None)
+    if logprobs is None or not chosen:
+        return None
+    passages = "\n".join(f"[{i}] {e.text}" for i, e in enumerate(chosen, start=1))
+    try:
+        return ratio(logprobs(prompt.render(evidence=passages, question=question), YES + NO))
+    except ModelError:
+        return None
 
 
 class SentenceModel:

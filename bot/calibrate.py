@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from bot import answerable, evidence
-from bot.answer_model import SENTENCE_FEATURES, Question, SentenceModel, fit_sentences, sentence_features
+from bot.answer_model import (
+    SENTENCE_FEATURES,
+    Question,
+    SentenceModel,
+    fit_sentences,
+    model_judgement,
+    sentence_features,
+)
 from bot.calibration import DEFAULT_FILE, FEATURES, answerability_features, fit
 from bot.errors import UserInputError
 from bot.eval_gate import BENCHMARKS, SuiteEntry, full_entries
@@ -45,6 +53,12 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cases", type=int, default=MAX_CASES, help=f"per corpus (default {MAX_CASES})")
     parser.add_argument("--out", type=Path, default=DEFAULT_FILE, help=f"where to write it (default {DEFAULT_FILE})")
     parser.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic fit (default 1)")
+    parser.add_argument("--model", default=None, metavar="FILE|NAME",
+                        help="the GGUF (or catalog name) whose own yes/no judgement becomes a feature: calibrate for "
+                             "the model you will run (default: the configured model)")
+    parser.add_argument("--no-model-judgement", action="store_true",
+                        help="fit without the model's judgement (the pipeline then never asks the model before it "
+                             "writes; needed for a model served without logits)")
 
 
 def holds_answer(text: str, case: Case) -> bool:
@@ -110,20 +124,37 @@ def sentence_rows(gathered: dict[str, list[tuple[Case, Gathered]]]) -> tuple[lis
     return rows, labels, question, groups
 
 
-def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: SentenceModel,
-                       n_evidence: int) -> tuple[list[list[float]], list[int], list[str]]:
-    """Each case as the pipeline would see it with the sentence model on: its answerability features, and the
-    label *the evidence it would answer from holds the answer* (else a refusal is the better reply)."""
+def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: SentenceModel, n_evidence: int,
+                       judge: Callable[[str, list[evidence.Evidence]], float | None] | None = None,
+                       ) -> tuple[list[list[float]], list[int], list[str]]:
+    """Each case as the pipeline would see it with the sentence model on (and, given ``judge``, the model's own
+    judgement of the evidence): its answerability features, and the label *the evidence it would answer from
+    holds the answer* (else a refusal is the better reply)."""
     rows, labels, groups = [], [], []
     for name, pairs in gathered.items():
-        for case, g in pairs:
+        for case, g in tqdm(pairs, desc=f"judge {name}", unit="case", file=sys.stderr, disable=judge is None):
             q = Question.of(g.question, answerable.answer_type(g.question), g.terms)
             ranked, g.answer_logit = model.rerank(q, list(g.ranked), g.found.passages)
             g.ranked, g.chosen = ranked, evidence.select(ranked, n_evidence, g.terms)
+            g.model_yes = judge(g.question, g.chosen) if judge is not None else None
             rows.append(answerability_features(g))
             labels.append(int(any(holds_answer(e.text, case) for e in g.chosen)))
             groups.append(name)
     return rows, labels, groups
+
+
+def _judge(args: argparse.Namespace, settings: Settings) -> tuple[Callable[[str, list[evidence.Evidence]], float | None] | None, str]:
+    """The configured (or ``--model``) model's judgement of the evidence, and the model's id."""
+    from bot.llm import build_chat_model
+    from bot.model_catalog import resolve_model
+    from bot.prompts import load_prompt
+
+    local = settings.with_overrides(model_path=resolve_model(args.model)) if args.model else settings
+    llm = build_chat_model(local)
+    if args.no_model_judgement:
+        return None, llm.model_id
+    prompt = load_prompt(settings.prompts_dir, "answerable")
+    return (lambda question, chosen: model_judgement(llm, prompt, question, chosen)), llm.model_id
 
 
 def _digest(*parts: Any) -> str:
@@ -141,9 +172,11 @@ def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
     sentences = fit_sentences(s_rows, s_labels, s_question, s_groups)
     sentences.fitted_on.update(provenance, data_hash=_digest(s_rows, s_labels, s_question), features=list(SENTENCE_FEATURES))
     model = SentenceModel(sentences)
-    rows, labels, groups = answerability_rows(gathered, model, settings.evidence_sentences)
+    judge, model_id = _judge(args, settings)
+    rows, labels, groups = answerability_rows(gathered, model, settings.evidence_sentences, judge)
     cal = fit(np.array(rows, dtype=float), np.array(labels, dtype=float), groups, l2=args.l2)
     cal.fitted_on.update(provenance, data_hash=_digest(rows, labels, groups), features=list(FEATURES),
+                         model_judgement=judge is not None, model_id=model_id,
                          label="the evidence the reader would answer from (sentence model on) holds a gold answer")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(cal.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

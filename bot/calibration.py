@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 FEATURES = ("rule_verdict", "top_score", "top_meaning", "top_words", "score_gap", "question_cover",
             "passage_cover", "figures_in_passage", "names_in_passage", "keyword_first", "vector_first",
-            "ranks_agree", "open_question", "question_zh", "cross_language", "answer_logit", "answer_share")
+            "ranks_agree", "open_question", "question_zh", "cross_language", "answer_logit", "answer_share",
+            "model_yes")
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "answerable.json"
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
@@ -67,7 +68,8 @@ def answerability_features(g: Gathered) -> list[float]:
             top.words if top else 0.0, gap, cover, passage_cover, figures_in, names_in, keyword_first, vector_first,
             keyword_first * vector_first,
             float(g.verdict.kind == "open"), float(zh_q), float(zh_q != zh_e),
-            g.answer_logit if g.answer_logit is not None else 0.0, (top.p_answer or 0.0) if top else 0.0]
+            g.answer_logit if g.answer_logit is not None else 0.0, (top.p_answer or 0.0) if top else 0.0,
+            g.model_yes if g.model_yes is not None else 0.5]
 
 
 @dataclass
@@ -86,6 +88,11 @@ class Calibration:
     @property
     def ref(self) -> str:
         return f"answerable@{self.fitted_on.get('data_hash', '?')[:8]}"
+
+    @property
+    def asks_model(self) -> bool:
+        """Was it fitted with the model's own judgement (``model_yes``)? Then the pipeline asks the model too."""
+        return bool(self.fitted_on.get("model_judgement"))
 
     def p_answerable(self, x: Sequence[float]) -> float:
         z = self.bias + sum(w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True))

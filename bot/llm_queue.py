@@ -17,11 +17,11 @@ import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import BusyError, RequestAbandoned
+from bot.errors import BusyError, ModelError, RequestAbandoned
 
 if TYPE_CHECKING:
     from bot.llm import ChatModel, Message
@@ -223,6 +223,15 @@ class ModelQueue:
 
     def warm_up(self) -> None:
         self.model.warm_up()
+
+    def next_token_logprobs(self, messages: list[Message], options: Sequence[str]) -> dict[str, float]:
+        """The model's first-token log-probabilities of ``options`` (its yes/no judgements), in turn like a
+        generation; ModelError if the model gives none (a server)."""
+        read = getattr(self.model, "next_token_logprobs", None)
+        if read is None:
+            raise ModelError(f"{self.model.model_id} gives no token probabilities here.")
+        with self.slot():
+            return dict(read(messages, options))
 
     def prime(self, messages: list[Message]) -> None:
         """The model's ``prime`` (read a fixed prompt prefix into its KV cache), in turn like a generation."""

@@ -23,7 +23,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot import answerable, compose, evidence, ground, verify
 from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
-from bot.answer_model import Question, load_sentence_model
+from bot.answer_model import Question, load_sentence_model, model_judgement
 from bot.calibration import answerability_features, load_calibration
 from bot.errors import BusyError, ConfigError, ModelError, UserInputError
 from bot.followup import condense
@@ -81,6 +81,7 @@ class Gathered:
     p_answerable: float | None = None
     threshold: float = 0.5
     answer_logit: float | None = None  # the sentence model's score of the best sentence
+    model_yes: float | None = None  # the model's P(yes) that the chosen evidence states the answer
 
     @property
     def answerable(self) -> bool:
@@ -117,9 +118,14 @@ class Pipeline:
         self.model = model
         self.glossary = glossary
         self.prompt: Prompt = load_prompt(settings.prompts_dir, settings.answer_prompt)
+        self.judge_prompt: Prompt = load_prompt(settings.prompts_dir, "answerable")
         self.sentence_vectors = evidence.SentenceVectors(embeddings)
         self.calibration = load_calibration(settings.calibration)
         self.sentence_model = load_sentence_model(settings.sentence_model)
+        fitted_for = self.calibration.fitted_on.get("model_id") if self.calibration is not None else None
+        if self.calibration is not None and self.calibration.asks_model and fitted_for != model.model_id:
+            log.warning("the answerability calibration %s was fitted with %s's judgement, not %s's: run `policybot "
+                        "calibrate --model ...` for this model", self.calibration.path, fitted_for, model.model_id)
         if self.calibration is not None and self.sentence_model is None:
             raise ConfigError("The answerability calibration reads the sentence model's score, but sentence_model is "
                               "off. Fix: set POLICYBOT_SENTENCE_MODEL=shipped (or the sentence.json written beside "
@@ -313,6 +319,8 @@ class Pipeline:
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
                      self._searched(loaded.index, standalone, scope), answer_logit=top_logit)
         if self.calibration is not None:
+            if self.calibration.asks_model:
+                g.model_yes = model_judgement(self.model, self.judge_prompt, question, chosen)
             g.p_answerable = self.calibration.p_answerable(answerability_features(g))
             g.threshold = self.calibration.threshold
         timings["evidence"] = round(time.perf_counter() - t, 4)

@@ -96,3 +96,46 @@ def test_the_shipped_sentence_model_says_what_it_was_fitted_on():
     fitted = model.calibration.fitted_on
     assert fitted["split"] == "dev" and fitted["data_hash"] and {"seed", "rgb_en"} <= set(fitted["per_corpus"])
     assert load_sentence_model("off") is None
+
+
+def test_the_models_own_judgement_is_its_first_token_probability_of_yes_or_nothing_when_it_has_none():
+    import math
+    from pathlib import Path
+
+    from bot.answer_model import model_judgement
+    from bot.prompts import load_prompt
+
+    class Reading:
+        def __init__(self) -> None:
+            self.asked: list[object] = []
+
+        def next_token_logprobs(self, messages: list[dict[str, str]], options: tuple[str, ...]) -> dict[str, float]:
+            self.asked.append(messages)
+            return {o: (math.log(0.6) if o == "yes" else math.log(0.2) if o == "no" else float("-inf")) for o in options}
+
+    prompt = load_prompt(Path(__file__).resolve().parent.parent / "prompts", "answerable")
+    chosen = [item("The scheme started in 2019.", 0.8, 0.9)]
+    reading = Reading()
+    p = model_judgement(reading, prompt, "When did the scheme start?", chosen)
+    assert p is not None and abs(p - 0.75) < 1e-9
+    assert "The scheme started in 2019." in str(reading.asked[0]) and "When did the scheme start?" in str(reading.asked[0])
+    assert model_judgement(object(), prompt, "When?", chosen) is None  # a server or test double: no logits
+    assert model_judgement(reading, prompt, "When?", []) is None
+
+
+def test_through_the_model_queue_a_model_without_token_probabilities_gives_no_judgement():
+    from pathlib import Path
+
+    import pytest
+    from fakes import ScriptedModel
+
+    from bot.answer_model import model_judgement
+    from bot.errors import ModelError
+    from bot.llm_queue import ModelQueue
+    from bot.prompts import load_prompt
+
+    queue = ModelQueue(ScriptedModel(""), queue_size=2, queue_timeout_s=1.0)
+    with pytest.raises(ModelError, match="no token probabilities"):
+        queue.next_token_logprobs([{"role": "user", "content": "q"}], ("yes", "no"))
+    prompt = load_prompt(Path(__file__).resolve().parent.parent / "prompts", "answerable")
+    assert model_judgement(queue, prompt, "When?", [item("It began in 2019.", 0.5, 0.5)]) is None
