@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.calibration import Calibration
+from bot.calibration import Calibration, han_share
 from bot.text import chinese_names
 
 if TYPE_CHECKING:
@@ -46,11 +46,6 @@ def entity_words(text: str) -> set[str]:
     return out | {word for word, _ in chinese_names(text)}
 
 
-def _han_share(text: str) -> float:
-    letters = re.findall(r"\w", text)
-    return sum(bool(_HAN.match(c)) for c in letters) / len(letters) if letters else 0.0
-
-
 @dataclass
 class Question:
     """What the sentence features need to know about the question, computed once per question."""
@@ -65,7 +60,7 @@ class Question:
     @classmethod
     def of(cls, question: str, kind: str, terms: set[str]) -> Question:
         return cls(question, kind != "open", set(re.findall(r"\d+", question)), entity_words(question), terms,
-                   _han_share(question) > 0.3)
+                   han_share(question) > 0.3)
 
 
 def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence[Passage]) -> list[list[float]]:
@@ -98,7 +93,7 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
             sum(n in home.lower() for n in q.names) / len(q.names) if q.names else 1.0,
             len(q.terms & chunk_terms.get(e.chunk_id, set())) / len(q.terms) if q.terms else 0.0,
             float(bool(entity_words(e.text) - q.names)),
-            float((_han_share(e.text) > 0.3) == q.zh), float(kw), float(vec), float(e.speaker is not None),
+            float((han_share(e.text) > 0.3) == q.zh), float(kw), float(vec), float(e.speaker is not None),
             e.score, e.heading_meaning, e.heading_words,
         ])
     return rows

@@ -35,7 +35,8 @@ DEFAULT_FILE = Path(__file__).parent / "calibration" / "answerable.json"
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
 
-def _han_share(text: str) -> float:
+def han_share(text: str) -> float:
+    """Share of the word characters of ``text`` that are Chinese (the reader's language test)."""
     letters = re.findall(r"\w", text)
     return sum(bool(_HAN.match(c)) for c in letters) / len(letters) if letters else 0.0
 
@@ -62,8 +63,8 @@ def answerability_features(g: Gathered) -> list[float]:
     figures_in = float(all(f in home for f in figures)) if figures else 1.0
     names = set(re.findall(r"\b[A-Z][\w'-]+", g.question[1:])) | set(re.findall(r"[\u3400-\u9fff]{2,}", g.question))
     names_in = sum(n.lower() in home.lower() for n in names) / len(names) if names else 1.0
-    zh_q = _han_share(g.question) > 0.3
-    zh_e = _han_share(" ".join(e.text for e in chosen)) > 0.3 if chosen else zh_q
+    zh_q = han_share(g.question) > 0.3
+    zh_e = han_share(" ".join(e.text for e in chosen)) > 0.3 if chosen else zh_q
     return [float(g.verdict.answerable), top.score if top else 0.0, max((e.meaning for e in chosen), default=0.0),
             top.words if top else 0.0, gap, cover, passage_cover, figures_in, names_in, keyword_first, vector_first,
             keyword_first * vector_first,
