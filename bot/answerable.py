@@ -1,6 +1,6 @@
 """Does the evidence hold the kind of answer the question asks for? (DESIGN.md section 3, second measurement.)
 
-A similarity threshold cannot tell "how many yuan were earmarked" (not in the report) from "how many parks
+A similarity threshold cannot tell "how much money was set aside" (not in a report) from "how many parks
 will be built" (in it). What separates them is whether an evidence sentence tied to the question's subject
 contains an answer of the asked-for type: an amount of money, a number, a date, a person, a place or an
 organisation. Open questions (why, how, what) need only relevant evidence.
@@ -19,7 +19,7 @@ from bot.text import chinese_names, numbers
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
-    ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|earmark\w*|funding amount|how much (money|funding|capital)|"
+    ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|funding amount|how much (money|funding|capital)|"
                          r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount))\b", re.I)),
     ("duration", re.compile(r"\b(how long|for how many (years|months|weeks|days))\b", re.I)),
     ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date|"
@@ -61,27 +61,27 @@ _SPEECH = re.compile(r"\b(say|said|says|tell|told|state|stated|explain|explained
                      r"emphasi[sz]ed|note|noted|announce|announced|speak|spoke)\b|说|表示|介绍|指出|强调", re.I)
 _WHO_SAID = re.compile(r"\bwhat did (?:the )?(.+?) (?:say|tell|state|explain|announce|emphasi[sz]e|note)\b", re.I)
 _ROLE = re.compile(r"\b(director|deputy|minister|governor|mayor|leader|head|chief|inspector|secretary|chairman|"
-                   r"official|reporters?|correspondent|spokes\w+)\b|厅长|处长|主任|局长|书记|省长|市长|巡视员", re.I)
+                   r"official|reporters?|correspondent|spokes\w+)\b|厅长|处长|主任|局长|书记|省长|市长", re.I)
 _ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|company|co\.|ltd|inc\.?|corporation|"
                   r"university|institute|association|bank|council|division|agency|committee)\b|公司|集团|厅|部|委员会|局",
                   re.I)
 _COMPANY = re.compile(r"[A-Z][\w&]+(?: [A-Z][\w&]+)* (Company|Co\.|Ltd|Inc|Corporation|Group|Holdings|Technologies)\b"
                       r"|[\u3400-\u9fff]{2,}(公司|集团)")
 _PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[\"“‘']?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
-                    r"Region|Delta)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[\u3400-\u9fff]{1,6}(市|省|区|县)")
+                    r"Region)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[\u3400-\u9fff]{1,6}(市|省|区|县)")
 _QUESTION_TERMS = {"long", "held", "hold", "take", "place", "happen", "located", "locate", "name", "named"}
 _NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.I)
-_TYPE_TERMS = {"yuan", "rmb", "budget", "earmark", "money", "fund", "funding", "city", "province", "place",
+_TYPE_TERMS = {"yuan", "rmb", "budget", "money", "fund", "funding", "city", "province", "place",
                "location", "company", "firm", "enterprise", "year", "date", "day", "month", "time", "person",
                "official", "number", "amount", "many", "much"}
 
 
 _CAPITALISED_PAIR = re.compile(r"\b([A-Z][a-z]+) ([A-Z][a-z]+)\b")
 _NOT_PERSON = {"department", "provincial", "province", "industry", "information", "technology", "science", "ministry",
-               "commission", "development", "reform", "group", "leading", "meeting", "new", "year", "evening", "news",
+               "commission", "development", "reform", "group", "meeting", "new", "year", "news",
                "press", "conference", "action", "plan", "division", "office", "bureau", "council", "committee",
-               "national", "state", "people", "city", "county", "district", "river", "delta", "the", "future",
-               "high", "level", "second", "first", "university", "institute", "company", "electronic", "planning"}
+               "national", "state", "people", "city", "county", "district", "river", "the", "high", "level", "second",
+               "first", "university", "institute", "company"}
 
 
 def _person_named(text: str) -> bool:
