@@ -79,7 +79,7 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
 
     # 1. llama.cpp alone, by thread count
     seed_text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(settings.docs_dir.glob("*.txt"))
-                          if p.name != settings.glossary_file)
+                          if p.name != Path(settings.glossary_file).name)
     out["raw_llama"] = []
     if model_path is not None:
         for n in sorted({1, threads, physical_cores()}):

@@ -174,7 +174,7 @@ def measure(name: str, docs: Path, cases: list[dict[str, Any]], cross: list[dict
     timed = TimedEmbeddings(emb)
     report = ingest(local, docs_dir=docs, index_dir=index_dir, rebuild=True, progress=False, embeddings=timed)
     index = Index.open(local, emb, index_dir)
-    glossary = Glossary.load(docs / settings.glossary_file)
+    glossary = Glossary.load(settings.with_overrides(docs_dir=docs).glossary_path)
     retrievers = {"vector": Retriever(index, emb, local, glossary), "hybrid": Retriever(index, emb, local, glossary),
                   "hybrid_w1": Retriever(index, emb, local.with_overrides(fusion_cjk_vector_weight=1.0), glossary)}
     gold_chunks: dict[str, list[Any]] = {}

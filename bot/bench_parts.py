@@ -195,7 +195,7 @@ def hit_at_5(settings: Settings, embeddings: Any, index_dir: Path, cases: list[d
     local = settings.with_overrides(index_dir=index_dir)
     ingest(local, index_dir=index_dir, progress=False, embeddings=embeddings, rebuild=True)
     retriever = Retriever(Index.open(local, embeddings), embeddings, local,
-                          Glossary.load(local.docs_dir / local.glossary_file))
+                          Glossary.load(local.glossary_path))
     out: dict[str, Any] = {}
     for mode in ("hybrid", "vector"):
         hits = []

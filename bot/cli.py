@@ -175,7 +175,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         raise UserInputError("The question is empty.")
     emb = build_embeddings(settings.embedding_batch, settings.embedding_backend)
     retriever = Retriever(Index.open(settings, emb), emb, settings,
-                          Glossary.load(settings.docs_dir / settings.glossary_file))
+                          Glossary.load(settings.glossary_path))
     results = retriever.search(args.question, k=args.k, scope=_scope(args.doc))
     rows = [{"doc_id": p.doc_id, "title": p.chunk.title, "text": p.text, "start": p.chunk.start, "end": p.chunk.end,
              "score": round(p.score, 6), "paragraph": p.chunk.paragraph, "vector_rank": p.vector_rank,

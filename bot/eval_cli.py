@@ -113,7 +113,8 @@ def run_entry(entry: SuiteEntry, settings: Settings, args: argparse.Namespace, *
     chash = corpus_hash(docs, settings)
     cache = Path(settings.data_dir) / "eval-index" / chash
     local = settings.with_overrides(docs_dir=docs, index_dir=cache, model_path=model_path,
-                                    llm_url=getattr(args, "llm_url", None))
+                                    llm_url=getattr(args, "llm_url", None),
+                                    glossary_file=str(entry.glossary.resolve()) if entry.glossary else None)
     extra = {"embeddings": embeddings} if embeddings is not None else {}
     done = ingest(local, docs_dir=docs, index_dir=cache, progress=True, **extra)
     log.info("eval index %s: %s", cache, done.summary())

@@ -24,7 +24,8 @@ from bot.errors import ConfigError, UserInputError
 
 BENCHMARKS = ("policyqa", "ncp_policy_qa", "rgb_en", "rgb_en_negative", "rgb_zh", "rgb_zh_negative")
 GATE_FILE = Path("eval/gate.json")
-SEED: dict[str, Any] = {"cases": "eval/seed.jsonl", "docs": "docs", "every": 4, "baseline": "eval/baselines/seed.json"}
+SEED: dict[str, Any] = {"cases": "eval/seed.jsonl", "docs": "docs", "glossary": "eval/seed-glossary.tsv", "every": 4,
+                        "baseline": "eval/baselines/seed.json"}
 CASES_PER_BENCHMARK = 12
 NEAR_MISSES_PER_CASE = {"policyqa": 1, "ncp_policy_qa": 3}  # long documents: fewer; others 8
 CHUNK_BUDGET = 450  # estimated chunks per sub-corpus (about 15 s of embedding on 2 cores)
@@ -41,6 +42,7 @@ class SuiteEntry:
     every: int = 1
     baseline: Path | None = None
     doc_ids: tuple[str, ...] | None = None  # a sub-corpus of ``docs``, materialised before the run
+    glossary: Path | None = None  # the corpus's glossary when it is kept outside ``docs``
 
 
 def _sha(text: str) -> str:
@@ -123,7 +125,8 @@ def gate_entries(gate_file: Path, benchmarks_dir: Path, root: Path = Path(".")) 
     gate = json.loads(gate_file.read_text(encoding="utf-8"))
     seed = gate["seed"]
     entries = [SuiteEntry("seed", root / seed["cases"], root / seed["docs"], every=int(seed.get("every", 1)),
-                          baseline=root / seed["baseline"])]
+                          baseline=root / seed["baseline"],
+                          glossary=root / seed["glossary"] if seed.get("glossary") else None)]
     for name, spec in gate["benchmarks"].items():
         folder = _bench_dir(benchmarks_dir, name)
         entries.append(SuiteEntry(name, folder / "cases.jsonl", folder / "corpus", tuple(spec["cases"]),
@@ -136,7 +139,7 @@ def full_entries(benchmarks_dir: Path, names: Sequence[str], root: Path = Path("
     entries = []
     for name in names:
         if name == "seed":
-            entries.append(SuiteEntry("seed", root / SEED["cases"], root / SEED["docs"]))
+            entries.append(SuiteEntry("seed", root / SEED["cases"], root / SEED["docs"], glossary=root / SEED["glossary"]))
         else:
             folder = _bench_dir(benchmarks_dir, name)
             entries.append(SuiteEntry(name, folder / "cases.jsonl", folder / "corpus"))

@@ -1,8 +1,9 @@
 """Bilingual glossary: query expansion across Chinese and English, and fixes for translation artefacts.
 
-The file (``docs/glossary.tsv`` by default) is user-editable and is not indexed as a document. Each line is a
-group of equivalent terms separated by tabs; ``#`` starts a comment. When a question contains one term of a
-group, the other terms are added to the search query (never to the question the model sees).
+The file (``glossary.tsv`` in the docs folder by default, setting ``glossary_file``) belongs to the corpus, is
+user-editable and is not indexed as a document. Each line is a group of equivalent terms separated by tabs;
+``#`` starts a comment. When a question contains one term of a group, the other terms are added to the search
+query (never to the question the model sees).
 """
 
 from __future__ import annotations

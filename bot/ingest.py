@@ -77,7 +77,7 @@ def file_sha256(path: Path) -> str:
 
 
 def corpus_files(docs_dir: Path, settings: Settings) -> list[Path]:
-    return discover(docs_dir, exclude={settings.glossary_file})
+    return discover(docs_dir, exclude={Path(settings.glossary_file).name})
 
 
 def corpus_hash(docs_dir: Path, settings: Settings | None = None) -> str:

@@ -428,7 +428,7 @@ def build_pipeline(settings: Settings, *, model: ChatModel | None = None, embedd
 
     emb = embeddings or build_embeddings(settings.embedding_batch, settings.embedding_backend)
     index = Index.open(settings, emb)
-    glossary = Glossary.load(settings.docs_dir / settings.glossary_file)
+    glossary = Glossary.load(settings.glossary_path)
     return Pipeline(settings, emb, model or build_chat_model(settings), glossary, index)
 
 

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path("vectorstore"), description="Folder of the persisted index (Chroma + BM25 + manifest).")
     prompts_dir: Path = Field(Path("prompts"), description="Folder of versioned prompt YAML files.")
     glossary_file: str = Field(
-        "glossary.tsv", description="Bilingual glossary inside docs_dir (term<TAB>term per line); not indexed."
+        "glossary.tsv", description="Bilingual glossary (term<TAB>term per line): a name inside docs_dir, or a path; "
+                                    "not indexed. A corpus without one gets no query expansions."
     )
     data_dir: Path = Field(Path(".policybot"), description="Local state: feedback, webhook dedup store, eval caches.")
     benchmarks_dir: Path = Field(Path("../shared/benchmarks"),
@@ -176,6 +177,12 @@ class Settings(BaseSettings):
         if path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def glossary_path(self) -> Path:
+        """The glossary file: ``glossary_file`` inside ``docs_dir``, or as given when it is a path."""
+        given = Path(self.glossary_file).expanduser()
+        return given if given.is_absolute() or given.parent != Path(".") else self.docs_dir / given
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the non-None ``changes`` applied and validated (CLI flags use this)."""

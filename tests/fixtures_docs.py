@@ -187,13 +187,15 @@ def write_mixed_corpus(dir: Path) -> dict[str, Path]:
 
 
 def seed_workspace_settings(root: Path, **overrides: object) -> Any:
-    """Settings over a fresh copy of the repo's docs/ under ``root`` (its own index and data folders)."""
+    """Settings over a fresh copy of the repo's docs/ (and the seed glossary) under ``root`` (its own index and data
+    folders)."""
     import shutil
 
     from bot.settings import Settings
 
     repo = Path(__file__).resolve().parent.parent
     shutil.copytree(repo / "docs", root / "docs")
+    shutil.copy(repo / "eval" / "seed-glossary.tsv", root / "docs" / "glossary.tsv")
     values: dict[str, object] = {"docs_dir": root / "docs", "index_dir": root / "index", "data_dir": root / "data",
                                  "prompts_dir": repo / "prompts", **overrides}
     return Settings(**values)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from bot.answer import Answer
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_DOCS = REPO / "docs"
+SEED_GLOSSARY = REPO / "eval" / "seed-glossary.tsv"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def write_corpus(folder: Path) -> Path:
     for source in SEED_DOCS.iterdir():
         if source.is_file():
             shutil.copy(source, folder / source.name)
+    shutil.copy(SEED_GLOSSARY, folder / "glossary.tsv")
     with open(folder / "glossary.tsv", "a", encoding="utf-8") as handle:
         handle.write(POISONED_GLOSSARY)
     for name, text in DOCUMENTS.items():

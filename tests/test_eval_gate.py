@@ -142,3 +142,16 @@ def test_a_model_matrix_runs_every_corpus_once_per_model(tmp_path: Path, fake_ru
     matrix = (out / "matrix.md").read_text(encoding="utf-8")
     assert "| bundled | rgb_en |" in matrix and "| /models/other.gguf | rgb_en |" in matrix
     assert "quoted_share" in matrix and "invented_rate" in matrix
+
+
+def test_the_seed_entries_bring_the_seed_reports_glossary_which_the_shipped_docs_folder_does_not_hold(
+        tmp_path: Path):
+    make_benchmark(tmp_path, "policyqa")
+    gate = {"seed": eval_gate.SEED, "benchmarks": {}}
+    (tmp_path / "gate.json").write_text(json.dumps(gate), encoding="utf-8")
+    entries = [*eval_gate.gate_entries(tmp_path / "gate.json", tmp_path, root=ROOT),
+               *eval_gate.full_entries(tmp_path, ["seed"], root=ROOT)]
+    assert [e.name for e in entries] == ["seed", "seed"]
+    assert all(e.glossary is not None and e.glossary.is_file() for e in entries)
+    assert json.loads((ROOT / "eval" / "gate.json").read_text(encoding="utf-8"))["seed"] == eval_gate.SEED
+    assert not (ROOT / "docs" / "glossary.tsv").exists(), "the shipped corpus carries no seed-fitted glossary"

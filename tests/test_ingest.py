@@ -47,7 +47,7 @@ def _alpha_index(tmp_path: Path, embeddings) -> tuple[Settings, Path]:  # type: 
 
 def _retriever(settings: Settings, embeddings) -> Retriever:  # type: ignore[no-untyped-def]
     index = Index.open(settings, embeddings)
-    return Retriever(index, embeddings, settings, Glossary.load(settings.docs_dir / settings.glossary_file))
+    return Retriever(index, embeddings, settings, Glossary.load(settings.glossary_path))
 
 
 def test_every_supported_format_is_ingested_and_bad_files_are_reported(mixed) -> None:  # type: ignore[no-untyped-def]
@@ -201,3 +201,12 @@ def test_cli_ingest_then_search_json_ranks_the_selection_criteria_first(seed_set
                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=True)
     top3 = [r["text"] for r in json.loads(zh.stdout)["results"][:3]]
     assert any("strategic significance" in t for t in top3)
+
+
+def test_the_glossary_is_a_name_inside_the_docs_folder_or_a_path_of_its_own(tmp_path: Path) -> None:
+    inside = Settings(docs_dir=tmp_path / "docs")
+    assert inside.glossary_path == tmp_path / "docs" / "glossary.tsv"
+    elsewhere = tmp_path / "terms" / "glossary.tsv"
+    assert Settings(docs_dir=tmp_path / "docs", glossary_file=str(elsewhere)).glossary_path == elsewhere
+    assert Settings(docs_dir=tmp_path / "docs", glossary_file="eval/terms.tsv").glossary_path == Path("eval/terms.tsv")
+    assert Glossary.load(tmp_path / "absent.tsv").expansions("drone") == [], "no glossary, no expansions"

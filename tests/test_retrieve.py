@@ -50,7 +50,7 @@ def test_a_rare_name_only_bm25_ranks_first_reaches_the_passages(seed_settings, e
     # question, but the vectors put chunks about the five clusters first
     question = "Which reporters wrote the Yangcheng Evening News story about the five future industry clusters?"
     retriever = Retriever(Index.open(seed_settings, embeddings), embeddings, seed_settings,
-                          Glossary.load(seed_settings.docs_dir / seed_settings.glossary_file))
+                          Glossary.load(seed_settings.glossary_path))
     passages = retriever.search(question)
     assert any("Xu Zhangchao" in p.text for p in passages)
     byline = next(p for p in passages if "Xu Zhangchao" in p.text)
