@@ -15,8 +15,8 @@ import time
 import httpx
 
 from bot.answer import Token
-from bot.llm import bundled_model_path
-from bot.pipeline import Pipeline, build_pipeline
+from bot.llm.local import bundled_model_path
+from bot.reader.pipeline import Pipeline, build_pipeline
 from bot.settings import Settings
 
 QUESTIONS = [

@@ -61,7 +61,7 @@ class Trace(BaseModel):
     searched: str = Field(default="", description="What was searched (for refusals).")
     p_answerable: float | None = Field(default=None, description="Calibrated probability that the question is "
                                                                  "answerable from the evidence found.")
-    calibration: str = Field(default="", description="Which calibration decided it (bot/calibration.py).")
+    calibration: str = Field(default="", description="Which calibration decided it (bot/reader/calibration.py).")
 
 
 class Answer(BaseModel):
@@ -120,7 +120,7 @@ Event = Token | Progress | Final
 
 
 class AnswerService(Protocol):
-    """What front ends need from the pipeline. ``bot.pipeline.Pipeline`` implements it; tests use fakes."""
+    """What front ends need from the pipeline. ``bot.reader.pipeline.Pipeline`` implements it; tests use fakes."""
 
     def stream(
         self, question: str, history: list[Turn] | None = None, scope: Scope | None = None

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from bot import __version__
 from bot.errors import ConfigError, IndexMissingError, PolicyBotError, UserInputError
-from bot.eval_cli import add_eval_arguments, add_faithfulness_arguments
+from bot.evaluate.cli import add_eval_arguments, add_faithfulness_arguments
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("policybot")
@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     add_faithfulness_arguments(p)
 
     p = sub.add_parser("calibrate", help="refit the answerability calibration on dev cases (seed + benchmarks)")
-    from bot.calibrate import add_calibrate_arguments
+    from bot.reader.calibrate import add_calibrate_arguments
 
     add_calibrate_arguments(p)
 
@@ -93,10 +93,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="skip the 1M-chunk size and the concurrency part")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="where to write JSON and Markdown")
-    from bot.reliability import add_arguments as reliability_arguments
+    from bot.bench.reliability import add_arguments as reliability_arguments
 
     reliability_arguments(p)
-    from bot.bench_embeddings import add_arguments as embeddings_arguments
+    from bot.bench.embeddings import add_arguments as embeddings_arguments
 
     embeddings_arguments(p)
     _model_flags(p)
@@ -114,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _model_path(value: str | None) -> str | None:
     """``--model`` takes a GGUF file or a catalog name (`policybot model list`)."""
-    from bot.model_catalog import resolve_model
+    from bot.llm.catalog import resolve_model
 
     return resolve_model(value) if value else None
 
@@ -146,7 +146,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ingest import ingest
+    from bot.ingest.build import ingest
 
     report = ingest(settings, rebuild=args.rebuild)
     for name, reason in report.failed.items():
@@ -166,10 +166,10 @@ def _scope(doc_ids: list[str]) -> Any:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.embeddings import build_embeddings
-    from bot.glossary import Glossary
-    from bot.index import Index
-    from bot.retrieve import Retriever
+    from bot.ingest.embeddings import build_embeddings
+    from bot.ingest.index import Index
+    from bot.retrieve.glossary import Glossary
+    from bot.retrieve.hybrid import Retriever
 
     if not args.question.strip():
         raise UserInputError("The question is empty.")
@@ -193,7 +193,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answer import Final, Token
-    from bot.pipeline import build_pipeline
+    from bot.reader.pipeline import build_pipeline
 
     pipeline = build_pipeline(settings)
     answer = None
@@ -216,8 +216,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.ingest import ingest
-    from bot.server import serve
+    from bot.ingest.build import ingest
+    from bot.serve.app import serve
 
     report = ingest(settings)  # incremental: indexes docs/ the first time, a no-op when nothing changed
     for name, reason in report.failed.items():
@@ -233,7 +233,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.index import Manifest, current_generation
+    from bot.ingest.index import Manifest, current_generation
 
     root = Path(settings.index_dir)
     gen = current_generation(root)
@@ -251,7 +251,7 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.feedback import FeedbackStore
+    from bot.serve.feedback import FeedbackStore
 
     cases = FeedbackStore(settings.data_dir).export_cases(args.cases)
     print(f"wrote {len(cases)} cases to {args.cases}", file=sys.stderr)
@@ -259,25 +259,25 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.eval_cli import eval_command
+    from bot.evaluate.cli import eval_command
 
     return int(eval_command(args, settings))
 
 
 def cmd_faithfulness(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.eval_cli import faithfulness_command
+    from bot.evaluate.cli import faithfulness_command
 
     return int(faithfulness_command(args, settings))
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.calibrate import calibrate_command
+    from bot.reader.calibrate import calibrate_command
 
     return int(calibrate_command(args, settings))
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import model_catalog
+    from bot.llm import catalog as model_catalog
 
     if args.action == "list":
         for name, entry in model_catalog.CATALOG.items():
@@ -298,18 +298,18 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.api_streams:
-        from bot.bench_api import api_streams_command
+        from bot.bench.api import api_streams_command
 
         return int(api_streams_command(args, settings))
     if args.embeddings:
-        from bot.bench_embeddings import embeddings_command
+        from bot.bench.embeddings import embeddings_command
 
         return embeddings_command(args, settings)
     if args.reliability:
-        from bot.reliability import reliability_command
+        from bot.bench.reliability import reliability_command
 
         return int(reliability_command(args, settings))
-    from bot.bench import bench_command
+    from bot.bench.run import bench_command
 
     return int(bench_command(args, settings))
 

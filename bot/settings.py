@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     bundled_model_recode: Literal["q8_0", "off"] = Field(
         "q8_0",
         description="The bundled Q4_1 model is re-encoded once as Q8_0, which llama.cpp reads prompts 1.2-1.8x faster "
-                    "from on a CPU (see bot/recode.py); off = use it as shipped. A model_path you set is used as is.",
+                    "from on a CPU (see bot/llm/recode.py); off = use it as shipped. A model_path you set is used as is.",
     )
     llm_model_name: str = Field("local", description="Model name sent to the LLM server.")
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout for one LLM server request.")
@@ -103,11 +103,11 @@ class Settings(BaseSettings):
                     "50 gave 0.74 at 43, 60 gave 0.79 at 53 (README, Evaluation).")
     sentence_model: str = Field(
         "off", description="How evidence sentences are ordered: 'off' (the hand-weighted evidence score), 'shipped' "
-                           "(bot/calibration/sentence.json, a conditional logit fitted by `policybot calibrate` on "
+                           "(bot/reader/calibration/sentence.json, a conditional logit fitted by `policybot calibrate` on "
                            "the dev splits: which candidate holds the answer), or the path of your own.")
     calibration: str = Field(
         "off", description="Answerability calibration: 'off' (the answer-type rules decide), 'shipped' (the "
-                           "bot/calibration/answerable.json fitted by `policybot calibrate` on the dev splits), or "
+                           "bot/reader/calibration/answerable.json fitted by `policybot calibrate` on the dev splits), or "
                            "the path of your own. Off by default until its test figures beat the rules (README).")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(

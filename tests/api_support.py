@@ -22,10 +22,10 @@ from browser_support import free_port
 from fakes import HashEmbeddings, ScriptedModel
 from fixtures_docs import seed_workspace_settings
 
-from bot.ingest import ingest
-from bot.llm_queue import ModelQueue
-from bot.pipeline import Pipeline, build_pipeline
-from bot.server import create_app
+from bot.ingest.build import ingest
+from bot.llm.model_queue import ModelQueue
+from bot.reader.pipeline import Pipeline, build_pipeline
+from bot.serve.app import create_app
 from bot.settings import Settings
 
 READER, WRITER = "reader-token-7f3a91", "writer-token-c52e08"

@@ -52,7 +52,7 @@ def browser_missing_reason() -> str | None:
 
 def server_missing_reason() -> str | None:
     """Why the real server cannot be started, or None."""
-    for module in ("bot.server", "bot.cli"):
+    for module in ("bot.serve.app", "bot.cli"):
         if importlib.util.find_spec(module) is None:
             return f"{module} does not exist yet, so `policybot serve` cannot start the real server"
     return None

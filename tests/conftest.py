@@ -58,7 +58,7 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 @pytest.fixture(scope="session")
 def embeddings():  # type: ignore[no-untyped-def]
-    from bot.embeddings import build_embeddings
+    from bot.ingest.embeddings import build_embeddings
 
     emb = build_embeddings()
     emb.warm_up()  # type: ignore[attr-defined]
@@ -69,7 +69,7 @@ def embeddings():  # type: ignore[no-untyped-def]
 def seed_workspace(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Path:  # type: ignore[no-untyped-def]
     """A copy of docs/ with the seed report's glossary beside it, as a corpus that brings its own, indexed once with
     the real embeddings and real Chroma."""
-    from bot.ingest import ingest
+    from bot.ingest.build import ingest
     from bot.settings import Settings
 
     root = tmp_path_factory.mktemp("seed")
@@ -93,7 +93,7 @@ def seed_settings(seed_workspace: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def real_model(seed_settings):  # type: ignore[no-untyped-def]
     """The bundled SmolLM2 in process, behind the one bounded queue, loaded once."""
-    from bot.llm import build_chat_model
+    from bot.llm.local import build_chat_model
 
     model = build_chat_model(seed_settings)
     model.warm_up()
@@ -102,7 +102,7 @@ def real_model(seed_settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def seed_pipeline(seed_settings, embeddings, real_model):  # type: ignore[no-untyped-def]
-    from bot.pipeline import build_pipeline
+    from bot.reader.pipeline import build_pipeline
 
     return build_pipeline(seed_settings, model=real_model, embeddings=embeddings)
 

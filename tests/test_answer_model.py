@@ -1,10 +1,14 @@
-"""The sentence model (bot/answer_model.py): which candidate sentence holds the answer, learned from dev data."""
+"""The sentence model (bot/reader/sentence_model.py): which candidate sentence holds the answer, learned from dev data."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from bot.answer_model import (
+from bot.evaluate.runner import Case
+from bot.reader.calibrate import holds_answer
+from bot.reader.calibration import Calibration
+from bot.reader.evidence import Evidence
+from bot.reader.sentence_model import (
     SENTENCE_FEATURES,
     SENTENCE_FILE,
     Question,
@@ -15,10 +19,6 @@ from bot.answer_model import (
     load_sentence_model,
     sentence_features,
 )
-from bot.calibrate import holds_answer
-from bot.calibration import Calibration
-from bot.evaluate import Case
-from bot.evidence import Evidence
 
 
 def item(text: str, meaning: float, words: float, rank: int = 0, typed: bool = False) -> Evidence:
@@ -102,8 +102,8 @@ def test_the_models_own_judgement_is_its_first_token_probability_of_yes_or_nothi
     import math
     from pathlib import Path
 
-    from bot.answer_model import model_judgement
-    from bot.prompts import load_prompt
+    from bot.llm.prompts import load_prompt
+    from bot.reader.sentence_model import model_judgement
 
     class Reading:
         def __init__(self) -> None:
@@ -129,10 +129,10 @@ def test_through_the_model_queue_a_model_without_token_probabilities_gives_no_ju
     import pytest
     from fakes import ScriptedModel
 
-    from bot.answer_model import model_judgement
     from bot.errors import ModelError
-    from bot.llm_queue import ModelQueue
-    from bot.prompts import load_prompt
+    from bot.llm.model_queue import ModelQueue
+    from bot.llm.prompts import load_prompt
+    from bot.reader.sentence_model import model_judgement
 
     queue = ModelQueue(ScriptedModel(""), queue_size=2, queue_timeout_s=1.0)
     with pytest.raises(ModelError, match="no token probabilities"):

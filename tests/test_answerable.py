@@ -1,12 +1,12 @@
-"""What kind of answer a question asks for, and when retrieved text holds one (bot.answerable, bot.evidence)."""
+"""What kind of answer a question asks for, and when retrieved text holds one (bot.reader.answerable, bot.reader.evidence)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import answerable
-from bot.evidence import Evidence, needs_next, query_terms, restates, successor
-from bot.speakers import Speaker
+from bot.reader import answerable
+from bot.reader.evidence import Evidence, needs_next, query_terms, restates, successor
+from bot.reader.speakers import Speaker
 
 
 def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | None = None) -> Evidence:
@@ -119,7 +119,7 @@ def test_glossary_expansions_that_only_lengthen_an_asked_word_are_not_extra_term
 
 
 def test_chinese_questions_score_chinese_passages_by_their_words() -> None:
-    from bot.evidence import score
+    from bot.reader.evidence import score
 
     class Flat:
         def get(self, texts: list[str]):  # type: ignore[no-untyped-def]

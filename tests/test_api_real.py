@@ -12,7 +12,7 @@ import openai
 import pytest
 from api_support import CRITERIA, QUESTION, READER, TOKENS, serve, sse_events
 
-from bot.server import create_app
+from bot.serve.app import create_app
 
 pytestmark = pytest.mark.slow
 

@@ -112,7 +112,7 @@ def test_seed_question_streams_then_shows_a_cited_answer_with_highlighted_source
     assert streamed, "the draft should stream before the checked answer replaces it"
     assert answer.locator(".pb-status-answered, .pb-status-partial").count() == 1
     badge = answer.locator(".pb-badge").first.evaluate("e => getComputedStyle(e).backgroundColor")
-    assert badge not in ("rgba(0, 0, 0, 0)", "transparent"), "page CSS missing: mount with bot.web.mount_page"
+    assert badge not in ("rgba(0, 0, 0, 0)", "transparent"), "page CSS missing: mount with bot.serve.page.page.mount_page"
     assert answer.locator("a.pb-cite").count() >= 1
     sources = page.locator("#pb-sources")
     assert sources.locator(".pb-source").count() >= 1
@@ -250,8 +250,8 @@ def hostile_app(tmp_path: Path) -> Any:
     from fastapi import FastAPI
 
     from bot.answer import AddResult, Answer, Citation, DocumentInfo, Final, Progress, Token
+    from bot.serve.page.page import mount_page
     from bot.settings import Settings
-    from bot.web import mount_page
 
     class HostileService:
         def stream(self, question: str, history: Any = None, scope: Any = None) -> Iterator[Any]:

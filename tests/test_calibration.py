@@ -1,4 +1,4 @@
-"""Calibrated decisions (bot/calibration.py): a logistic model fitted on dev data, saved with its provenance."""
+"""Calibrated decisions (bot/reader/calibration.py): a logistic model fitted on dev data, saved with its provenance."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.calibration import (
+from bot.errors import ConfigError
+from bot.reader.calibration import (
     DEFAULT_FILE,
     FEATURES,
     Calibration,
@@ -18,7 +19,6 @@ from bot.calibration import (
     fit_logistic,
     load_calibration,
 )
-from bot.errors import ConfigError
 
 
 def separable(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +83,8 @@ def test_the_shipped_calibration_says_what_it_was_fitted_on():
 
 
 def test_the_calibrated_score_decides_over_the_rules_verdict_and_says_why():
-    from bot.answerable import Verdict
-    from bot.pipeline import Gathered
+    from bot.reader.answerable import Verdict
+    from bot.reader.pipeline import Gathered
 
     def gathered(verdict: bool, p: float | None) -> Gathered:
         return Gathered("q", "q", None, [], set(), None, [], ["evidence"], Verdict(verdict, "open", "" if verdict  # type: ignore[list-item, arg-type]

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.documents import Document
 
-from bot.chunking import (
+from bot.ingest.chunking import (
     Chunk,
     SentenceTokenSplitter,
     chunk_document,
@@ -18,8 +18,8 @@ from bot.chunking import (
     to_langchain,
     token_count,
 )
-from bot.loaders import SourceDoc, load_document
-from bot.text import normalize, paragraph_spans, sentence_spans
+from bot.ingest.loaders import SourceDoc, load_document
+from bot.lang.text import normalize, paragraph_spans, sentence_spans
 
 SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
 

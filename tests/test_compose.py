@@ -1,9 +1,9 @@
-"""Quoted answers (bot/compose.py): verbatim evidence, cut to its best clauses, never carrying phantom citations."""
+"""Quoted answers (bot/reader/compose.py): verbatim evidence, cut to its best clauses, never carrying phantom citations."""
 
 from __future__ import annotations
 
-from bot.compose import quote_answer, trim, words
-from bot.evidence import Evidence
+from bot.reader.compose import quote_answer, trim, words
+from bot.reader.evidence import Evidence
 
 
 def evidence(text: str) -> Evidence:
@@ -27,8 +27,8 @@ def test_a_long_sentence_is_cut_to_its_clauses_but_never_loses_the_kind_of_answe
 
 
 def test_a_quote_from_a_named_chinese_speaker_is_attributed_in_chinese():
-    from bot.compose import attributed
-    from bot.speakers import Speaker, chinese_speaker
+    from bot.reader.compose import attributed
+    from bot.reader.speakers import Speaker, chinese_speaker
 
     speaker = chinese_speaker("市卫生健康委员会副主任张建国在发布会上表示，全市将新增床位。")
     assert speaker == Speaker("张建国", "市卫生健康委员会副主任")

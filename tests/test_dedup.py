@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from bot.dedup import DB_NAME, Claim, EventStore
+from bot.serve.dedup import DB_NAME, Claim, EventStore
 
 RECORD = {"event": {"channel": "C1", "ts": "1.2", "text": "q"}}
 

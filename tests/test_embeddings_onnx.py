@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def onnx_embeddings():  # type: ignore[no-untyped-def]
-    from bot.embeddings_onnx import OnnxMiniLMEmbeddings
+    from bot.ingest.embeddings_onnx import OnnxMiniLMEmbeddings
 
     emb = OnnxMiniLMEmbeddings(batch_size=8)
     emb.warm_up()
@@ -51,14 +51,14 @@ def test_long_texts_are_truncated_to_the_models_256_tokens(onnx_embeddings) -> N
 
 
 def test_the_onnx_route_has_its_own_model_id_so_indexes_are_rebuilt(onnx_embeddings, embeddings) -> None:  # type: ignore[no-untyped-def]
-    from bot.embeddings import build_embeddings
+    from bot.ingest.embeddings import build_embeddings
 
     assert onnx_embeddings.model_id != embeddings.model_id
     assert type(build_embeddings(backend="onnx")).__name__ == "OnnxMiniLMEmbeddings"
 
 
 def test_the_built_model_is_cached_by_weights_hash_and_reused(onnx_embeddings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from bot.embeddings_onnx import cached_onnx_model
+    from bot.ingest.embeddings_onnx import cached_onnx_model
 
     first = cached_onnx_model()
     stamp = first.stat().st_mtime_ns
@@ -71,7 +71,7 @@ def test_the_default_fp32_route_gives_sentence_transformers_vectors_without_torc
     import subprocess
     import sys
 
-    from bot.embeddings import MiniLMEmbeddings, build_embeddings
+    from bot.ingest.embeddings import MiniLMEmbeddings, build_embeddings
     from bot.settings import Settings
 
     assert Settings().embedding_backend == "onnx-exact"
@@ -80,7 +80,7 @@ def test_the_default_fp32_route_gives_sentence_transformers_vectors_without_torc
     cosine = (exact.embed_array(texts) * torch_route.embed_array(texts)).sum(axis=1)  # type: ignore[attr-defined]
     assert cosine.min() > 0.99999
     assert exact.model_id == torch_route.model_id  # type: ignore[attr-defined]
-    code = ("import sys; from bot.embeddings import build_embeddings; e = build_embeddings(); e.embed_query('x'); "
+    code = ("import sys; from bot.ingest.embeddings import build_embeddings; e = build_embeddings(); e.embed_query('x'); "
             "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

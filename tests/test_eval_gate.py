@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import eval_gate
 from bot.errors import ConfigError, UserInputError
-from bot.eval_gate import SuiteEntry, materialise, select_benchmark, suite_entries
+from bot.evaluate import gate as eval_gate
+from bot.evaluate.gate import SuiteEntry, materialise, select_benchmark, suite_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,16 +94,16 @@ def fake_run(monkeypatch: pytest.MonkeyPatch):
         built.append(kw.get("model"))
         return types.SimpleNamespace(stream=service.stream, retriever=FakeRetriever())
 
-    monkeypatch.setitem(__import__("sys").modules, "bot.ingest", types.SimpleNamespace(
+    monkeypatch.setitem(__import__("sys").modules, "bot.ingest.build", types.SimpleNamespace(
         ingest=lambda *a, **k: types.SimpleNamespace(summary=lambda: "fake"), corpus_hash=lambda d, s=None: "h"))
-    monkeypatch.setitem(__import__("sys").modules, "bot.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
-    monkeypatch.setattr("bot.embeddings.build_embeddings", lambda *a, **k: object())
-    monkeypatch.setattr("bot.llm.build_chat_model", lambda settings: f"model:{settings.model_path}")
+    monkeypatch.setitem(__import__("sys").modules, "bot.reader.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
+    monkeypatch.setattr("bot.ingest.embeddings.build_embeddings", lambda *a, **k: object())
+    monkeypatch.setattr("bot.llm.local.build_chat_model", lambda settings: f"model:{settings.model_path}")
     return built
 
 
 def suite_args(*argv: str) -> argparse.Namespace:
-    from bot.eval_cli import add_eval_arguments
+    from bot.evaluate.cli import add_eval_arguments
 
     parser = argparse.ArgumentParser()
     add_eval_arguments(parser)
@@ -111,7 +111,7 @@ def suite_args(*argv: str) -> argparse.Namespace:
 
 
 def test_a_suite_run_writes_one_summary_with_a_row_per_corpus(tmp_path: Path, fake_run, monkeypatch):
-    from bot.eval_cli import eval_command
+    from bot.evaluate.cli import eval_command
     from bot.settings import Settings
 
     make_benchmark(tmp_path / "b", "policyqa")
@@ -130,7 +130,7 @@ def test_a_suite_run_writes_one_summary_with_a_row_per_corpus(tmp_path: Path, fa
 
 
 def test_a_model_matrix_runs_every_corpus_once_per_model(tmp_path: Path, fake_run, monkeypatch):
-    from bot.eval_cli import eval_command
+    from bot.evaluate.cli import eval_command
     from bot.settings import Settings
 
     make_benchmark(tmp_path / "b", "rgb_en")

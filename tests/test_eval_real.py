@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("bot.pipeline")
-pytest.importorskip("bot.ingest")
+pytest.importorskip("bot.reader.pipeline")
+pytest.importorskip("bot.ingest.build")
 
-from bot.eval_cli import add_eval_arguments, eval_command  # noqa: E402
-from bot.eval_gate import BENCHMARKS  # noqa: E402
+from bot.evaluate.cli import add_eval_arguments, eval_command  # noqa: E402
+from bot.evaluate.gate import BENCHMARKS  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # ~100 cases over 7 corpora through the real model

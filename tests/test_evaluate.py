@@ -14,10 +14,10 @@ import pytest
 
 from bot.answer import Answer, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
 from bot.errors import ConfigError, UserInputError
-from bot.eval_cli import add_eval_arguments, eval_command
-from bot.eval_report import GATES, Gate, compare, render_markdown, write_reports
-from bot.evaluate import Case, load_cases, run_eval
-from bot.metrics import contains, normalize
+from bot.evaluate.cli import add_eval_arguments, eval_command
+from bot.evaluate.metrics import contains, normalize
+from bot.evaluate.report import GATES, Gate, compare, render_markdown, write_reports
+from bot.evaluate.runner import Case, load_cases, run_eval
 from bot.settings import Settings
 
 DOC = "guangdong-five-future-industry-clusters"
@@ -25,7 +25,7 @@ PASSAGE = "By 2030, Guangdong will create five future industrial science and tec
 
 
 def word_support(sentence: str, passage: str) -> bool:
-    """Stand-in for bot.ground.supports: every word of the sentence is in the passage."""
+    """Stand-in for bot.reader.ground.supports: every word of the sentence is in the passage."""
     return set(normalize(sentence).split()) <= set(normalize(passage).split())
 
 
@@ -108,7 +108,7 @@ def test_duplicate_ids_are_rejected_with_both_lines(tmp_path: Path):
 
 def test_unknown_fields_are_ignored_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     path = write_cases(tmp_path / "c.jsonl", [case(source="x"), case(id="seed:002", source="y")])
-    with caplog.at_level(logging.WARNING, logger="bot.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="bot.evaluate.runner"):
         cases = load_cases(path)
     assert len(cases) == 2
     warnings = [r.getMessage() for r in caplog.records if "source" in r.getMessage()]
@@ -384,10 +384,10 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch, service: FakeService) -> dict[st
         pipeline = types.SimpleNamespace(stream=service.stream, answer=service.answer, retriever=FakeRetriever())
         return pipeline
 
-    monkeypatch.setitem(__import__("sys").modules, "bot.ingest",
+    monkeypatch.setitem(__import__("sys").modules, "bot.ingest.build",
                         types.SimpleNamespace(ingest=ingest, corpus_hash=lambda d, s=None: "abc123"))
-    monkeypatch.setitem(__import__("sys").modules, "bot.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
-    monkeypatch.setattr("bot.evaluate._default_support", lambda: word_support)
+    monkeypatch.setitem(__import__("sys").modules, "bot.reader.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
+    monkeypatch.setattr("bot.evaluate.runner._default_support", lambda: word_support)
     return seen
 
 
@@ -438,7 +438,7 @@ def test_eval_command_rejects_a_missing_corpus_and_an_empty_split(tmp_path: Path
 
 
 def test_a_saved_report_is_rescored_with_the_current_metrics(tmp_path: Path, cases: list[Case], service: FakeService):
-    from bot.evaluate import rescore
+    from bot.evaluate.runner import rescore
 
     report = run_eval(service, None, cases, progress=False, support=word_support, clock=service.clock)
     data = report.to_json_dict()

@@ -1,4 +1,4 @@
-"""The eval's independent faithfulness metrics (bot.faithfulness): strict, negation-aware, bilingual."""
+"""The eval's independent faithfulness metrics (bot.evaluate.faithfulness): strict, negation-aware, bilingual."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.faithfulness import (
+from bot.evaluate.faithfulness import (
     check_answer,
     clauses,
     numbers,
@@ -166,7 +166,7 @@ def test_supported_citations_never_outnumber_the_citations_of_a_sentence():
 
 
 def test_sentences_split_at_full_stops_but_not_after_abbreviations_or_inside_decimals():
-    from bot.faithfulness import split_sentences
+    from bot.evaluate.faithfulness import split_sentences
 
     assert split_sentences("It opens at 9. It closes at 5.") == ["It opens at 9.", "It closes at 5."]
     assert split_sentences("See No. 5 of the U.S. rules. Rate 3.5 applies.") == [
@@ -184,7 +184,7 @@ def test_a_quote_trimmed_with_an_ellipsis_is_compared_clause_by_clause():
 
 
 def test_a_sentence_ending_in_a_closing_quote_ends_there():
-    from bot.faithfulness import split_sentences
+    from bot.evaluate.faithfulness import split_sentences
 
     assert split_sentences("He said “we act.” Then we left.") == ["He said “we act.”", "Then we left."]
     assert [cited for _, cited in sentence_citations("“We act.” [1] Then we left [2].")] == [[1], [2]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import UserInputError
-from bot.faithfulness_suite import auc, load_suite, run_suite, summary
+from bot.evaluate.faithfulness_suite import auc, load_suite, run_suite, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "eval" / "faithfulness.jsonl"

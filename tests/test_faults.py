@@ -32,16 +32,16 @@ from fakes import HashEmbeddings, ScriptedModel
 from fixtures_docs import seed_workspace_settings
 from test_hostile_input import signed
 
-from bot import web_render
 from bot.errors import IndexCorruptError, IngestError
-from bot.index import Index, current_generation
-from bot.ingest import ingest
-from bot.llm import build_chat_model
-from bot.pipeline import Pipeline, build_pipeline
-from bot.server import create_app
+from bot.ingest.build import ingest
+from bot.ingest.index import Index, current_generation
+from bot.llm.local import build_chat_model
+from bot.reader.pipeline import Pipeline, build_pipeline
+from bot.serve.app import create_app
+from bot.serve.chat.slack_format import answer_blocks
+from bot.serve.page import render as web_render
+from bot.serve.page.handlers import ChatHandler
 from bot.settings import Settings
-from bot.slack_format import answer_blocks
-from bot.web_handlers import ChatHandler
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Which five future industry clusters will Guangdong develop?"
@@ -193,7 +193,7 @@ def test_a_full_disk_during_ingest_is_a_clear_error_and_the_old_index_answers(tm
         sentences = " ".join(f"Clause {i} of the annex sets target {i * 7} for district {i % 97}." for i in range(30000))
         (Path(settings.docs_dir) / "annex.txt").write_text("Annex\n\n" + sentences, encoding="utf-8")
         if not real_tmpfs:  # no root: the write fails the way a full disk makes it fail
-            import bot.ingest as ingest_module
+            import bot.ingest.build as ingest_module
 
             def full(*args: Any, **kwargs: Any) -> None:
                 raise OSError(errno.ENOSPC, "No space left on device")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bot.answer import Answer, Citation, Trace, Turn
-from bot.feedback import FeedbackStore
+from bot.serve.feedback import FeedbackStore
 from bot.settings import Settings
 
 CASE_FIELDS = {"id", "question", "answers", "gold_docs", "answerable", "lang", "split"}

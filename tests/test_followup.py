@@ -1,9 +1,9 @@
-"""Follow-up detection counts words in both languages (bot/followup.py)."""
+"""Follow-up detection counts words in both languages (bot/retrieve/followup.py)."""
 
 from __future__ import annotations
 
 from bot.answer import Turn
-from bot.followup import condense, is_follow_up, question_words
+from bot.retrieve.followup import condense, is_follow_up, question_words
 
 HISTORY = [Turn(role="user", content="What does the notice require of employers?")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ground import check, cite, markers, support, supports
+from bot.reader.ground import check, cite, markers, support, supports
 
 CRITERIA = "The selection criteria mainly include strategic significance, knowledge and technology, and industrial foundation."
 GOALS = ("By 2030, these five major industrial clusters will become new economic growth points and create five "

@@ -33,12 +33,12 @@ from hypothesis import strategies as st
 
 from bot.answer import Answer, Final
 from bot.errors import UserInputError
-from bot.ingest import ingest
-from bot.library import Library
-from bot.pipeline import Pipeline, build_pipeline
-from bot.server import create_app
+from bot.ingest.build import ingest
+from bot.reader.pipeline import Pipeline, build_pipeline
+from bot.serve.app import create_app
+from bot.serve.library import Library
+from bot.serve.page.handlers import ChatHandler, DocumentsHandler
 from bot.settings import Settings
-from bot.web_handlers import ChatHandler, DocumentsHandler
 
 REPO = Path(__file__).resolve().parent.parent
 COUNTS = REPO / "tests" / "output" / "reliability" / "fuzz_counts.json"
@@ -364,7 +364,7 @@ def test_question_length_is_limited_on_every_edge(pipeline: Pipeline, server: tu
 
 
 def test_a_flooding_user_is_rate_limited_on_page_and_webhook(tmp_path: Path, pipeline: Pipeline) -> None:
-    from bot.ratelimit import RateLimiter
+    from bot.serve.limits import RateLimiter
 
     chat = ChatHandler(pipeline, pipeline.settings, RateLimiter(2), feedback=None)
     replies = [list(chat.respond(SEED_QUESTION, [], "ip:1.2.3.4"))[-1].messages[-1]["content"] for _ in range(3)]

@@ -15,10 +15,10 @@ from fixtures_docs import HIDDEN_MARKERS, write_mixed_corpus
 
 from bot.answer import Scope
 from bot.errors import IndexCorruptError, IndexMissingError, IngestError
-from bot.glossary import Glossary
-from bot.index import Index, current_generation
-from bot.ingest import corpus_hash, ingest
-from bot.retrieve import Retriever, rrf
+from bot.ingest.build import corpus_hash, ingest
+from bot.ingest.index import Index, current_generation
+from bot.retrieve.glossary import Glossary
+from bot.retrieve.hybrid import Retriever, rrf
 from bot.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -156,8 +156,8 @@ _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
 from bot.settings import Settings
-from bot.ingest import ingest
-import bot.store as store
+from bot.ingest.build import ingest
+import bot.ingest.store as store
 real_add = store.VectorStore.add
 def slow_add(self, chunks):
     real_add(self, chunks)

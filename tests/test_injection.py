@@ -18,10 +18,10 @@ from fakes import HashEmbeddings, ScriptedModel
 from injection_corpus import DOCUMENTS, HIDDEN, PLANTS, Plant, changed_by, write_corpus
 
 from bot.answer import Answer
-from bot.index import current_generation
-from bot.ingest import ingest
-from bot.injection import looks_like_instruction
-from bot.pipeline import Pipeline, build_pipeline
+from bot.ingest.build import ingest
+from bot.ingest.index import current_generation
+from bot.reader.injection import looks_like_instruction
+from bot.reader.pipeline import Pipeline, build_pipeline
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import llm
 from bot.errors import BusyError, ConfigError, ModelError, PolicyBotError
-from bot.llm import (
+from bot.llm import local as llm
+from bot.llm.local import (
     LlamaCppModel,
     Message,
     ModelQueue,
@@ -30,7 +30,7 @@ from bot.llm import (
     file_sha256,
     physical_cores,
 )
-from bot.llm_server import OpenAIServerModel
+from bot.llm.server import OpenAIServerModel
 from bot.settings import load_settings
 
 HELLO: list[Message] = [{"role": "user", "content": "hello"}]
@@ -194,7 +194,7 @@ def test_queue_gives_up_with_busy_after_the_wait_timeout() -> None:
 
 def test_an_abandoned_waiter_leaves_the_line_at_once_and_never_takes_its_turn() -> None:
     from bot.errors import RequestAbandoned
-    from bot.llm_queue import abandon_when
+    from bot.llm.model_queue import abandon_when
 
     queue = ModelQueue(FakeChatModel(delay_s=0), queue_size=4, queue_timeout_s=30)
     gone = threading.Event()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot.errors import ModelError
-from bot.llm import (
+from bot.llm.local import (
     LlamaCppModel,
     Message,
     ModelQueue,
@@ -27,7 +27,7 @@ from bot.llm import (
     bundled_model_path,
     physical_cores,
 )
-from bot.llm_server import OpenAIServerModel
+from bot.llm.server import OpenAIServerModel
 from bot.settings import load_settings
 
 SYSTEM = (

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fixtures_docs import FACTS, HIDDEN_MARKERS, TITLES, make_docx, make_pdf, write_mixed_corpus
 
-from bot import loaders
 from bot.errors import IngestError
-from bot.loaders import SUPPORTED_SUFFIXES, SourceDoc, discover, load_document
-from bot.text import normalize
+from bot.ingest import loaders
+from bot.ingest.loaders import SUPPORTED_SUFFIXES, SourceDoc, discover, load_document
+from bot.lang.text import normalize
 
 SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.metrics import (
+from bot.evaluate.metrics import (
     CaseResult,
     CitationStats,
     answer_f1,
@@ -136,8 +136,8 @@ def test_a_marker_without_a_citation_is_unsupported():
 
 
 def test_citation_stats_works_with_the_real_grounding_check_and_sentence_splitter():
-    ground = pytest.importorskip("bot.ground")
-    text_mod = pytest.importorskip("bot.text")
+    ground = pytest.importorskip("bot.reader.ground")
+    text_mod = pytest.importorskip("bot.lang.text")
     passage = "By 2030, Guangdong will create five future industrial science and technology parks."
     good = "By 2030, Guangdong will create five future industrial science and technology parks [1]."
     wrong_number = "By 2035, Guangdong will create five future industrial science and technology parks [1]."

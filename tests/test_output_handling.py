@@ -1,7 +1,7 @@
 """Output handling (OWASP LLM05): nothing from a document or the model becomes live markup on any surface.
 
-One section per surface: the page (``bot.web_render``, then a CommonMark renderer standing in for the
-browser's Markdown step), Slack Block Kit and Slack-compatible Markdown (``bot.slack_format``), and the CLI
+One section per surface: the page (``bot.serve.page.render``, then a CommonMark renderer standing in for the
+browser's Markdown step), Slack Block Kit and Slack-compatible Markdown (``bot.serve.chat.slack_format``), and the CLI
 (``policybot ask``: JSON is data; the text output never carries terminal escape sequences).
 """
 
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from bot import cli
-from bot import web_render as render
 from bot.answer import Answer, Citation, DocumentInfo, Event, Final, Scope, Token, Trace, Turn
-from bot.slack_format import answer_blocks, webhook_message
+from bot.serve.chat.slack_format import answer_blocks, webhook_message
+from bot.serve.page import render
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -142,7 +142,7 @@ def test_cli_ask_prints_no_terminal_escape_sequences(monkeypatch: pytest.MonkeyP
                                                      capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
     payload = HOSTILE[10]
     answer = hostile_answer(payload)
-    monkeypatch.setattr("bot.pipeline.build_pipeline", lambda settings: _Service(answer))
+    monkeypatch.setattr("bot.reader.pipeline.build_pipeline", lambda settings: _Service(answer))
     assert cli.main(["ask", "What does the plan say?"] + (["--json"] if as_json else [])) == 0
     out = capsys.readouterr()
     for stream in (out.out, out.err):

@@ -17,8 +17,8 @@ from fakes import ScriptedModel
 
 from bot.answer import Answer, Final, Progress, Token, Turn
 from bot.errors import UserInputError
-from bot.ground import supports
-from bot.pipeline import Pipeline, build_pipeline
+from bot.reader.ground import supports
+from bot.reader.pipeline import Pipeline, build_pipeline
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

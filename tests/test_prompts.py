@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.prompts import PromptError, load_prompt, load_prompt_file
+from bot.llm.prompts import PromptError, load_prompt, load_prompt_file
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

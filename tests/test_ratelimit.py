@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.ratelimit import RateLimiter
+from bot.serve.limits import RateLimiter
 
 
 class Clock:

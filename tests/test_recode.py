@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.llm import LlamaCppModel, bundled_model_path, check_gguf, served_model_path
-from bot.recode import recoded
+from bot.llm.local import LlamaCppModel, bundled_model_path, check_gguf, served_model_path
+from bot.llm.recode import recoded
 from bot.settings import Settings
 
 
@@ -42,7 +42,7 @@ def test_a_file_that_cannot_be_re_encoded_is_served_as_shipped(tmp_path: Path, g
                                                                caplog: pytest.LogCaptureFixture) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * 64)
-    with caplog.at_level(logging.WARNING, logger="bot.recode"):
+    with caplog.at_level(logging.WARNING, logger="bot.llm.recode"):
         assert recoded(broken) == broken
     assert "using it as shipped" in caplog.text
     assert not list(gguf_cache.rglob("*.gguf")) and not list(gguf_cache.rglob("*.tmp*"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.glossary import Glossary
-from bot.index import Index
-from bot.retrieve import Retriever, rrf, top_with_leaders, vector_weight
+from bot.ingest.index import Index
+from bot.retrieve.glossary import Glossary
+from bot.retrieve.hybrid import Retriever, rrf, top_with_leaders, vector_weight
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:

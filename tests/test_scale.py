@@ -82,9 +82,9 @@ def _http_settings(root: Path, port: int):  # type: ignore[no-untyped-def]
 def test_the_bot_ingests_and_answers_through_a_chroma_server(chroma_server: int, tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
     import chromadb
 
-    from bot.index import Index
-    from bot.ingest import ingest
-    from bot.pipeline import build_pipeline
+    from bot.ingest.build import ingest
+    from bot.ingest.index import Index
+    from bot.reader.pipeline import build_pipeline
 
     shutil.copytree(SEED_DOCS, tmp_path / "docs")
     settings = _http_settings(tmp_path, chroma_server)
@@ -112,8 +112,8 @@ def test_a_changed_corpus_moves_to_a_new_server_collection_and_old_ones_are_drop
 ) -> None:
     import chromadb
 
-    from bot.index import Index
-    from bot.ingest import ingest
+    from bot.ingest.build import ingest
+    from bot.ingest.index import Index
 
     shutil.copytree(SEED_DOCS, tmp_path / "docs")
     settings = _http_settings(tmp_path, chroma_server)
@@ -139,7 +139,7 @@ def test_an_embedded_index_built_after_a_server_one_stays_on_disk(  # type: igno
 ) -> None:
     """chromadb's HttpClient writes into the settings object it gets; a shared one once sent later
     'persistent' indexes of the same process to the server."""
-    from bot.ingest import ingest
+    from bot.ingest.build import ingest
     from bot.settings import Settings
 
     shutil.copytree(SEED_DOCS, tmp_path / "docs")
@@ -147,8 +147,8 @@ def test_an_embedded_index_built_after_a_server_one_stays_on_disk(  # type: igno
            embeddings=embeddings)
     local = Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "local", prompts_dir=REPO / "prompts")
     report = ingest(local, progress=False, embeddings=embeddings)
-    code = ("import sys; from bot.settings import Settings; from bot.index import Index; "
-            "from bot.embeddings import build_embeddings; "
+    code = ("import sys; from bot.settings import Settings; from bot.ingest.index import Index; "
+            "from bot.ingest.embeddings import build_embeddings; "
             "print(Index.open(Settings(index_dir=sys.argv[1]), build_embeddings()).vectors.count())")
     done = subprocess.run([sys.executable, "-c", code, str(local.index_dir)], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
@@ -157,7 +157,7 @@ def test_an_embedded_index_built_after_a_server_one_stays_on_disk(  # type: igno
 
 @pytest.fixture(scope="module")
 def llama_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from bot.llm import bundled_model_path, physical_cores
+    from bot.llm.local import bundled_model_path, physical_cores
 
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"

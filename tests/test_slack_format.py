@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.answer import Answer, Citation, Trace
-from bot.slack_format import (
+from bot.serve.chat.slack_format import (
     MAX_BLOCKS,
     MAX_CONTEXT_ELEMENTS,
     MAX_SECTION_CHARS,

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slack_verify import MAX_SKEW_S, slack_signature, verify_slack_signature
+from bot.serve.chat.slack_verify import MAX_SKEW_S, slack_signature, verify_slack_signature
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 NOW = 1_700_000_000

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.faithfulness_suite import LabelledCase, load_suite
-from bot.ground import Checked, markers
-from bot.text import normalize, paragraph_spans, sentence_spans
-from bot.verify import screen, verify
+from bot.evaluate.faithfulness_suite import LabelledCase, load_suite
+from bot.lang.text import normalize, paragraph_spans, sentence_spans
+from bot.reader.ground import Checked, markers
+from bot.reader.verify import screen, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARING = "We do not share your personal data with advertisers without your consent."

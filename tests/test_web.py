@@ -27,9 +27,9 @@ from bot.answer import (
     Turn,
 )
 from bot.errors import BusyError
-from bot.feedback import FeedbackStore
+from bot.serve.feedback import FeedbackStore
+from bot.serve.page.handlers import ChatHandler, ChatUpdate, DocumentsHandler
 from bot.settings import Settings
-from bot.web_handlers import ChatHandler, ChatUpdate, DocumentsHandler
 
 PASSAGE = "The selection criteria mainly include strategic significance, knowledge and technology, and industrial foundation."
 
@@ -306,7 +306,7 @@ def test_document_list_is_escaped_and_removal_reports_the_outcome(settings: Sett
 def mounted(settings: Settings) -> object:
     from fastapi import FastAPI
 
-    from bot.web import mount_page
+    from bot.serve.page.page import mount_page
 
     return mount_page(FastAPI(), FakeService(), FakeLibrary(), settings)
 

@@ -27,10 +27,10 @@ from fastapi import FastAPI
 from slack_sdk.signature import SignatureVerifier
 
 from bot.answer import Answer, AnswerService, Citation, Event, Final, Scope, Turn
-from bot.dedup import DB_NAME, EventStore
 from bot.errors import BusyError
+from bot.serve.chat.routes import WebhookRouter, build_webhook_router
+from bot.serve.dedup import DB_NAME, EventStore
 from bot.settings import Settings
-from bot.webhook import WebhookRouter, build_webhook_router
 
 SECRET = "test-signing-secret-8f3a"
 TOKEN = "xoxb-test-token"
@@ -649,7 +649,7 @@ def test_without_a_reply_url_a_slow_answer_says_it_took_too_long_and_promises_no
     start_server: Callable[..., Server], fake_slack: FakeSlack, blocking: BlockingService,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, when: str
 ) -> None:
-    monkeypatch.setattr("bot.webhook.NO_REPLY_URL_WAIT_S", 0.5)
+    monkeypatch.setattr("bot.serve.chat.routes.NO_REPLY_URL_WAIT_S", 0.5)
     caplog.set_level(logging.WARNING)
     server = start_server(blocking, **BACKLOG)
     if when == "still queued":

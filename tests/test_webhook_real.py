@@ -1,7 +1,7 @@
 """The webhook contract on the real pipeline (embedded model, real index), plus a hostile document.
 
 Same HTTP set-up as tests/test_webhook.py (uvicorn on loopback, httpx, the fake Slack Web API); only the
-``answer_service`` fixture differs: ``bot.pipeline.build_pipeline`` over the seed corpus and a document that
+``answer_service`` fixture differs: ``bot.reader.pipeline.build_pipeline`` over the seed corpus and a document that
 tries to make the bot post ``<!channel>``, a user mention and a disguised link.
 """
 
@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("bot.pipeline")
+pytest.importorskip("bot.reader.pipeline")
 
 import test_webhook as contract  # noqa: E402
 from fake_slack import FakeSlack  # noqa: E402
 from test_webhook import Server, event_body, post_event  # noqa: E402
 
 from bot.answer import AnswerService  # noqa: E402
-from bot.ingest import ingest  # noqa: E402
-from bot.pipeline import build_pipeline  # noqa: E402
+from bot.ingest.build import ingest  # noqa: E402
+from bot.reader.pipeline import build_pipeline  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.slow

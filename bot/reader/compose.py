@@ -1,0 +1,132 @@
+"""Quoted answers: the best evidence, verbatim, trimmed to the clauses that answer, with who said it.
+
+Used when no sentence of the model's draft survives the grounding check (always true of some questions with
+the tiny default model). Quoting cannot invent anything; trimming long sentences to their relevant clauses
+keeps answers short (DESIGN.md: one whole sentence is ~57 words and holds half the facts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.reader.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
+from bot.reader.ground import _stems
+
+W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
+QUOTE_WORDS = 60  # the default of the ``quote_words`` setting
+_CLAUSE = re.compile(r"(?<=[;；])\s*|(?<=[,，])\s+(?=(?:and |while |but |which |as well as )?[a-z])")
+_QUOTES = "\"“”'‘’"
+
+
+def words(text: str) -> int:
+    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
+    return cjk + len(re.findall(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*", text))
+
+
+def _clauses(text: str) -> list[str]:
+    parts = [p for p in re.split(r"(?<=[;；])\s*", text) if p.strip()]
+    return parts if len(parts) > 1 else [text]
+
+
+Relevance = Callable[[list[str]], list[float]]  # clause texts -> closeness in meaning to the question (cosine)
+
+
+def trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None = None,
+         relevance: Relevance | None = None, keep_lead: bool = False) -> str:
+    """The sentence, or if longer than ``budget`` words, its best clause(s) in order, joined by "…".
+
+    Clauses holding the kind of answer asked for (``wanted``: a date, a number, a name) come first, then
+    clauses sharing the most words with the question and, given ``relevance``, closest to it in meaning
+    (which finds "failure tolerance and error correction" for "make room for mistakes"). ``keep_lead`` keeps
+    the opening clause first: a sentence that goes on from the one before starts with its point."""
+    if words(text) <= budget:
+        return text
+    cut = _trim(text, terms, budget, wanted, relevance, keep_lead)
+    if wanted is not None and wanted(text) and not wanted(cut) and words(text) <= LONGEST_QUOTE:
+        return text  # a cut that loses the kind of answer asked for (the list, the date) is not made
+    return cut
+
+
+LONGEST_QUOTE = 75  # a sentence holding the asked-for answer is quoted whole up to this many words
+
+
+def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool] | None,
+          relevance: Relevance | None, keep_lead: bool) -> str:
+    clauses = _clauses(text)
+    if len(clauses) == 1:
+        clauses = [p for p in _CLAUSE.split(text) if p and p.strip()]
+    close = relevance(clauses) if relevance is not None else [0.0] * len(clauses)
+
+    def rank(i: int) -> tuple[int, float, int]:
+        lead = 1 if i == 0 else 0  # the opening clause usually carries the sentence's subject
+        fit = len(terms & _stems(clauses[i])) + lead + W_CLAUSE_MEANING * close[i]
+        return (-int(bool(wanted and wanted(clauses[i]))), -fit, i)
+
+    scored = sorted(range(len(clauses)), key=rank)
+    if keep_lead:
+        scored = [0, *[i for i in scored if i != 0]]
+    keep: list[int] = []
+    used = 0
+    for i in scored:
+        size = words(clauses[i])
+        if keep and used + size > budget:
+            continue
+        keep.append(i)
+        used += size
+        if used >= budget * 0.6:
+            break
+    keep.sort()
+    pieces = []
+    for j, i in enumerate(keep):
+        piece = clauses[i].strip()
+        if j + 1 == len(keep) or keep[j + 1] != i + 1:
+            piece = piece.rstrip(",;；，")  # the clause that followed was left out: end it cleanly
+        if j and keep[j - 1] != i - 1:
+            piece = "… " + piece
+        pieces.append(piece)
+    out = " ".join(pieces)
+    if keep[-1] != len(clauses) - 1:
+        out += " …"
+    return out
+
+
+def attributed(item: Evidence, text: str) -> str:
+    """'According to Name, role, "quote"' when a named person said it and the quoted text does not name them."""
+    text = without_footnotes(text)
+    if item.speaker is None or item.speaker.name.split()[-1] in text:
+        return text
+    body = text.strip().strip(_QUOTES).strip()
+    if re.search(r"[\u3400-\u9fff]", body):  # in the quote's own language, the name only (the citation has the role)
+        return f"{item.speaker.name}表示：\u201c{body}\u201d"
+    return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
+
+
+def clause_terms(question: str, expansions: list[str], evidence: list[Evidence]) -> set[str]:
+    """The words clauses are ranked by: the question's own words that the evidence uses. Glossary expansions
+    ("industrial" for "industry") would count one word several times; but a Chinese question over English text
+    shares no own words with it, and then its expansions are what it has."""
+    used_words = set().union(*(terms_of(e.text) for e in evidence))
+    return (query_terms(question, []) & used_words) or query_terms(question, expansions)
+
+
+def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
+                 wanted: Callable[[str], bool] | None = None,
+                 relevance: Relevance | None = None, budget: int = QUOTE_WORDS) -> list[tuple[str, list[int]]]:
+    """One or two evidence sentences (trimmed to ``budget`` words in all, attributed) with their evidence
+    numbers (1-based)."""
+    terms = clause_terms(question, expansions, evidence)
+    best = evidence[0]
+    first = attributed(best, trim(best.text, terms, budget, wanted, relevance))
+    out = [(first, [1])]
+    used = words(first)
+    follows = len(evidence) > 1 and needs_next(best, terms) and successor(best, evidence) is evidence[1]
+    for n, item in enumerate(evidence[1:], start=2):
+        carries = n == 2 and follows  # the best sentence is a lead-in; this one goes on with it
+        if (item.score < 0.7 * best.score and not carries) or used >= budget - 12:
+            break
+        extra = attributed(item, trim(item.text, terms, budget - used, wanted, relevance, keep_lead=carries))
+        if used + words(extra) <= budget and (carries or (terms & _stems(item.text)) - (terms & _stems(best.text))):
+            out.append((extra, [n]))
+            used += words(extra)
+    return out
