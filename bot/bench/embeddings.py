@@ -101,11 +101,11 @@ def chunk_holds(text: str, answers: Sequence[Sequence[str]]) -> bool:
 def sub_corpus(name: str, folder: Path, cases: list[dict[str, Any]], extra: list[dict[str, Any]],
                max_chunks: int) -> tuple[str, ...]:
     """Gold documents, BM25 near misses and fixed filler up to ``max_chunks`` estimated chunks."""
-    from bot.evaluate.gate import _bm25_near_misses, estimated_chunks
+    from bot.evaluate.gate import bm25_near_misses, estimated_chunks
 
     corpus = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "corpus").glob("*.txt"))}
     docs: dict[str, None] = dict.fromkeys(d for c in [*cases, *extra] for d in c.get("gold_docs", []) if d in corpus)
-    for ranked in _bm25_near_misses(corpus, [c["question"] for c in cases], NEAR_MISSES.get(name, 3)):
+    for ranked in bm25_near_misses(corpus, [c["question"] for c in cases], NEAR_MISSES.get(name, 3)):
         docs.update(dict.fromkeys(ranked))
     size = sum(estimated_chunks(corpus[d]) for d in docs)
     for doc_id in sorted(corpus, key=_sha):

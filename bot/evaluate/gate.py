@@ -59,7 +59,8 @@ def _read_cases(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _bm25_near_misses(corpus: dict[str, str], questions: Sequence[str], per_question: int) -> list[list[str]]:
+def bm25_near_misses(corpus: dict[str, str], questions: Sequence[str], per_question: int) -> list[list[str]]:
+    """For each question, the ids of the ``per_question`` documents of ``corpus`` BM25 ranks highest (jieba words)."""
     import bm25s
     import jieba
 
@@ -85,7 +86,7 @@ def select_benchmark(bench_dir: Path, name: str, n_cases: int = CASES_PER_BENCHM
     corpus = {p.stem: p.read_text(encoding="utf-8") for p in sorted((bench_dir / "corpus").glob("*.txt"))}
     docs: dict[str, None] = dict.fromkeys(d for c in chosen for d in c.get("gold_docs", []) if d in corpus)
     per = NEAR_MISSES_PER_CASE.get(name, 8)
-    for ranked in _bm25_near_misses(corpus, [c["question"] for c in chosen], per):
+    for ranked in bm25_near_misses(corpus, [c["question"] for c in chosen], per):
         docs.update(dict.fromkeys(ranked))
     size = sum(estimated_chunks(corpus[d]) for d in docs)
     for doc_id in sorted(corpus, key=_sha):
