@@ -6,16 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.lang.text import (
-    chinese_numeral,
-    content_words,
-    detect_lang,
-    normalize,
-    numbers,
-    paragraph_spans,
-    sentence_spans,
-    tokenize,
-)
+from bot.lang.cjk import chinese_numeral, detect_lang
+from bot.lang.text import normalize, paragraph_spans, sentence_spans
+from bot.lang.words import content_words, numbers, tokenize
 
 # --- normalize -------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import psutil
 from bot.bench.parts import pct, say
 from bot.ingest.chunking import Chunk
 from bot.ingest.keyword import KeywordIndex
-from bot.lang.text import tokenize
+from bot.lang.words import tokenize
 from bot.settings import Settings
 
 DIM = 384

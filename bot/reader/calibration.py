@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.errors import ConfigError
 from bot.evaluate.metrics import auc
+from bot.lang.cjk import CJK_CLASS, han_share
 
 if TYPE_CHECKING:
     from bot.reader.pipeline import Gathered
@@ -32,13 +33,6 @@ FEATURES = ("rule_verdict", "top_score", "top_meaning", "top_words", "score_gap"
             "ranks_agree", "open_question", "question_zh", "cross_language", "answer_logit", "answer_share",
             "model_yes")
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "answerable.json"
-_HAN = re.compile(r"[\u3400-\u9fff]")
-
-
-def han_share(text: str) -> float:
-    """Share of the word characters of ``text`` that are Chinese (the reader's language test)."""
-    letters = re.findall(r"\w", text)
-    return sum(bool(_HAN.match(c)) for c in letters) / len(letters) if letters else 0.0
 
 
 def answerability_features(g: Gathered) -> list[float]:
@@ -61,7 +55,7 @@ def answerability_features(g: Gathered) -> list[float]:
     passage_cover = len(own & home_terms) / len(own) if own else 0.0
     figures = set(re.findall(r"\d+", g.question))
     figures_in = float(all(f in home for f in figures)) if figures else 1.0
-    names = set(re.findall(r"\b[A-Z][\w'-]+", g.question[1:])) | set(re.findall(r"[\u3400-\u9fff]{2,}", g.question))
+    names = set(re.findall(r"\b[A-Z][\w'-]+", g.question[1:])) | set(re.findall(rf"[{CJK_CLASS}]{{2,}}", g.question))
     names_in = sum(n.lower() in home.lower() for n in names) / len(names) if names else 1.0
     zh_q = han_share(g.question) > 0.3
     zh_e = han_share(" ".join(e.text for e in chosen)) > 0.3 if chosen else zh_q

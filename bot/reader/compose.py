@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from bot.lang.cjk import count_cjk, has_cjk
+from bot.lang.words import stems
 from bot.reader.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
-from bot.reader.ground import _stems
 
 W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
 QUOTE_WORDS = 60  # the default of the ``quote_words`` setting
@@ -20,7 +21,7 @@ _QUOTES = "\"“”'‘’"
 
 
 def words(text: str) -> int:
-    cjk = len(re.findall(r"[\u3400-\u9fff]", text))
+    cjk = count_cjk(text)
     return cjk + len(re.findall(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*", text))
 
 
@@ -60,7 +61,7 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
 
     def rank(i: int) -> tuple[int, float, int]:
         lead = 1 if i == 0 else 0  # the opening clause usually carries the sentence's subject
-        fit = len(terms & _stems(clauses[i])) + lead + W_CLAUSE_MEANING * close[i]
+        fit = len(terms & stems(clauses[i])) + lead + W_CLAUSE_MEANING * close[i]
         return (-int(bool(wanted and wanted(clauses[i]))), -fit, i)
 
     scored = sorted(range(len(clauses)), key=rank)
@@ -97,7 +98,7 @@ def attributed(item: Evidence, text: str) -> str:
     if item.speaker is None or item.speaker.name.split()[-1] in text:
         return text
     body = text.strip().strip(_QUOTES).strip()
-    if re.search(r"[\u3400-\u9fff]", body):  # in the quote's own language, the name only (the citation has the role)
+    if has_cjk(body):  # in the quote's own language, the name only (the citation has the role)
         return f"{item.speaker.name}表示：\u201c{body}\u201d"
     return f"According to {item.speaker.phrase()}, \u201c{body}\u201d"
 
@@ -126,7 +127,7 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
         if (item.score < 0.7 * best.score and not carries) or used >= budget - 12:
             break
         extra = attributed(item, trim(item.text, terms, budget - used, wanted, relevance, keep_lead=carries))
-        if used + words(extra) <= budget and (carries or (terms & _stems(item.text)) - (terms & _stems(best.text))):
+        if used + words(extra) <= budget and (carries or (terms & stems(item.text)) - (terms & stems(best.text))):
             out.append((extra, [n]))
             used += words(extra)
     return out

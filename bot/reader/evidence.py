@@ -18,14 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.lang.text import content_words, sentence_spans
-from bot.reader.ground import _stems
+from bot.lang.cjk import CJK_CHAR, CJK_CLASS, count_cjk
+from bot.lang.text import sentence_spans
+from bot.lang.words import content_words, stems
 from bot.reader.speakers import Speaker
 from bot.retrieve.hybrid import Passage
 
 W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.2
 W_HEAD = 0.2  # more, when the typed answer is in terms of the question's own noun (see answerable.names_head)
-_QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
+QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
                    "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
                    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",
                    "me", "please", "according", "document", "documents"}
@@ -69,7 +70,6 @@ class Evidence:
         return f"[{n}]{who} {without_footnotes(self.text if text is None else text)}"
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _FOOTNOTE = re.compile(r"\s*\[\d{1,3}\]")
 
 
@@ -81,7 +81,7 @@ def without_footnotes(text: str) -> str:
 
 def terms_of(text: str) -> set[str]:
     """Content-word stems of the Latin text and the jieba words (two characters or more) of the Chinese."""
-    return _stems(text) | {w for w in content_words(text) if _CJK.search(w) and len(w) >= 2}
+    return stems(text) | {w for w in content_words(text) if CJK_CHAR.search(w) and len(w) >= 2}
 
 
 def query_terms(question: str, expansions: list[str]) -> set[str]:
@@ -92,11 +92,11 @@ def query_terms(question: str, expansions: list[str]) -> set[str]:
     own = terms_of(question)
     extra: set[str] = set()
     for phrase in expansions:
-        stems = terms_of(phrase)
-        if stems & own:
+        phrase_terms = terms_of(phrase)
+        if phrase_terms & own:
             continue
-        extra |= {s for s in stems if not any(s[:6] == o[:6] for o in own)}
-    return {t for t in own | extra if t not in _QUESTION_WORDS}
+        extra |= {s for s in phrase_terms if not any(s[:6] == o[:6] for o in own)}
+    return {t for t in own | extra if t not in QUESTION_WORDS}
 
 
 class SentenceVectors:
@@ -157,12 +157,12 @@ def _is_heading(text: str) -> bool:
         return len(body.split()) <= 25
     if re.search(r"[。！？.!;；:：\"”」』)）]$", body):
         return False
-    return len(re.findall(r"[\u3400-\u9fff]", body)) <= 30 and len(re.findall(r"[A-Za-z]+", body)) <= 12
+    return count_cjk(body) <= 30 and len(re.findall(r"[A-Za-z]+", body)) <= 12
 
 
 def _is_fragment(text: str) -> bool:
     """A by-line tail or label such as "(City Evening Post)": too short to state anything."""
-    return len(re.findall(r"\w+", text)) < 4 and not re.search(r"[\u3400-\u9fff]{4}", text)
+    return len(re.findall(r"\w+", text)) < 4 and not re.search(rf"[{CJK_CLASS}]{{4}}", text)
 
 
 def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vectors: SentenceVectors,
@@ -185,7 +185,7 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
     # full match on every sentence holding that word.
     rarest = math.log((len(items) + 1) / 1.5) ** 2
     # (Chinese words of a question over English text are the exception: the glossary carries those across.)
-    total = sum(weight.values()) + rarest * sum(1 for t, n in df.items() if not n and not _CJK.search(t))
+    total = sum(weight.values()) + rarest * sum(1 for t, n in df.items() if not n and not CJK_CHAR.search(t))
     for i, item in enumerate(items):
         item.meaning = float(meaning[i])
         item.words = sum(weight.get(t, 0.0) for t in terms & bags[i]) / total if total else 0.0
@@ -209,8 +209,8 @@ def score(question_vec: np.ndarray, terms: set[str], items: list[Evidence], vect
 def restates(item: Evidence, terms: set[str]) -> bool:
     """True if the sentence says little beyond the question's own words ("X said that the pilot scheme
     will be extended" for "how will the pilot scheme be extended?"): the answer is in what follows."""
-    said_by = _stems(item.speaker.phrase()) if item.speaker else set()
-    return len(_stems(item.text) - terms - said_by - REPORTING) <= 2
+    said_by = stems(item.speaker.phrase()) if item.speaker else set()
+    return len(stems(item.text) - terms - said_by - REPORTING) <= 2
 
 
 REPORTING = {"said", "say", "says", "noted", "added", "stated", "introduced", "emphasized", "promoted", "will"}

@@ -17,34 +17,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.lang.text import content_words, numbers, sentence_spans
+from bot.lang.cjk import CJK_CHAR
+from bot.lang.text import sentence_spans
+from bot.lang.words import capitalised_names, content_words, numbers, stem, stems
 
 MIN_OVERLAP = 0.6
 MIN_PAIRS = 0.5
 PAIR_WINDOW = 4
 MIN_CONTENT = 2
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+")
-_NOT_NAMES = {"The", "This", "These", "That", "Those", "It", "Its", "They", "Their", "He", "She", "His", "Her",
-              "In", "On", "By", "For", "And", "But", "According", "A", "An", "As", "At", "To", "Of", "With",
-              "I", "We", "Our", "If", "When", "Why", "How", "What", "Who", "Which", "Where", "Yes", "No"}
-
-
-def _stem(word: str) -> str:
-    w = word.lower().strip("'’")
-    for suffix, repl, min_len in (("ies", "y", 5), ("ing", "", 6), ("ed", "", 5), ("es", "", 5), ("s", "", 4)):
-        if w.endswith(suffix) and len(w) >= min_len:
-            return w[: -len(suffix)] + repl
-    return w
-
-
-def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in content_words(text) if not _CJK.search(w)}
-
-
 def _sequence(text: str) -> list[str]:
-    return [_stem(w) for w in re.findall(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*", text)
+    return [stem(w) for w in re.findall(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*", text)
             if w.lower() in content_words(w)]
 
 
@@ -63,20 +46,8 @@ def _pairs_kept(sentence: str, passage: str) -> float:
 
 
 def _bigrams(text: str) -> set[str]:
-    chars = "".join(_CJK.findall(text))
+    chars = "".join(CJK_CHAR.findall(text))
     return {chars[i : i + 2] for i in range(len(chars) - 1)} or set(chars)
-
-
-def _names(sentence: str) -> set[str]:
-    found = set()
-    for match in _NAME.finditer(sentence):
-        word = match.group(0)
-        if word in _NOT_NAMES:
-            continue
-        if match.start() == 0 and not re.match(r"\s+[A-Z]", sentence[match.end():]):
-            continue  # a capitalised first word is a name only when another capitalised word follows
-        found.add(word.lower().rstrip("'’s") if word.endswith(("'s", "’s")) else word.lower())
-    return found
 
 
 @dataclass(frozen=True)
@@ -93,19 +64,19 @@ def support(sentence: str, passage: str) -> Support:
     sentence = MARKER.sub("", sentence)
     missing_numbers = frozenset(numbers(sentence) - numbers(passage))
     lowered = passage.lower()
-    missing_names = frozenset(n for n in _names(sentence) if n not in lowered)
-    if _CJK.search(sentence):
+    missing_names = frozenset(n for n in capitalised_names(sentence) if n not in lowered)
+    if CJK_CHAR.search(sentence):
         grams = _bigrams(sentence)
         overlap = len(grams & _bigrams(passage)) / len(grams) if grams else 0.0
-        latin = _stems(sentence)
+        latin = stems(sentence)
         if latin:
-            overlap = min(overlap, len(latin & _stems(passage)) / len(latin)) if grams else len(latin & _stems(passage)) / len(latin)
+            overlap = min(overlap, len(latin & stems(passage)) / len(latin)) if grams else len(latin & stems(passage)) / len(latin)
         enough = len(grams) + len(latin) >= MIN_CONTENT
     else:
-        words = _stems(sentence)
-        overlap = len(words & _stems(passage)) / len(words) if words else 0.0
+        words = stems(sentence)
+        overlap = len(words & stems(passage)) / len(words) if words else 0.0
         enough = len(words) >= MIN_CONTENT
-    pairs = 1.0 if _CJK.search(sentence) else _pairs_kept(sentence, passage)
+    pairs = 1.0 if CJK_CHAR.search(sentence) else _pairs_kept(sentence, passage)
     ok = enough and overlap >= MIN_OVERLAP and pairs >= MIN_PAIRS and not missing_numbers and not missing_names
     return Support(ok, overlap, missing_numbers, missing_names, pairs)
 
@@ -138,7 +109,7 @@ def cite(sentence: str, numbers_: list[int]) -> str:
         return sentence
     body = sentence.rstrip()
     if body and body[-1] in ".!?。！？":
-        return f"{body[:-1]} {marks}{body[-1]}" if not _CJK.search(body[-2:]) else f"{body[:-1]}{marks}{body[-1]}"
+        return f"{body[:-1]} {marks}{body[-1]}" if not CJK_CHAR.search(body[-2:]) else f"{body[:-1]}{marks}{body[-1]}"
     return f"{body} {marks}"
 
 

@@ -24,6 +24,7 @@ from langchain_core.embeddings import Embeddings
 from bot.answer import Answer, Candidate, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
 from bot.errors import BusyError, ConfigError, ModelError, UserInputError
 from bot.ingest.index import Index
+from bot.lang.words import stem, stems
 from bot.llm.local import ChatModel
 from bot.llm.prompts import Prompt, load_prompt
 from bot.reader import answerable, compose, evidence, ground, verify
@@ -373,11 +374,11 @@ class Pipeline:
             return "not based on the best evidence"
         if kind != "open" and not answerable.has_type(kind, text, question):
             return f"missing the {kind} the question asks for"
-        said_by = set().union(*(ground._stems(e.speaker.phrase()) for e in chosen if e.speaker))
-        if len(ground._stems(text) - terms - said_by - evidence.REPORTING) <= 2:
+        said_by = set().union(*(stems(e.speaker.phrase()) for e in chosen if e.speaker))
+        if len(stems(text) - terms - said_by - evidence.REPORTING) <= 2:
             return "only restating the question"
-        best = ground._stems(chosen[0].text) - terms
-        if best and len(best & ground._stems(text)) / len(best) < 0.4:
+        best = stems(chosen[0].text) - terms
+        if best and len(best & stems(text)) / len(best) < 0.4:
             return "leaving out most of the best evidence"
         return ""
 
@@ -396,11 +397,11 @@ class Pipeline:
                 order.setdefault(n, len(order) + 1)
         text = " ".join(ground.cite(s, [order[n] for n in ns]) for s, ns in sentences)
         terms = evidence.query_terms(standalone, expansions)
-        answer_stems = ground._stems(text) | terms
+        answer_stems = stems(text) | terms
         citations = []
         for old, new in order.items():
             item = chosen[old - 1]
-            highlight = sorted({w for w in re.findall(r"[\w'-]+", item.cite_text) if ground._stem(w) in answer_stems
+            highlight = sorted({w for w in re.findall(r"[\w'-]+", item.cite_text) if stem(w) in answer_stems
                                 and len(w) > 2}, key=str.lower)
             citations.append(Citation(n=new, doc_id=item.doc_id, title=item.title, path=item.path,
                                       text=item.cite_text or item.text, start=item.cite_start, end=item.cite_end,
@@ -408,9 +409,9 @@ class Pipeline:
                                       chunk_id=item.chunk_id, paragraph=item.paragraph, highlight=highlight))
         # partial: less than half of what the question is about appears in the cited evidence (with the
         # heading it answers and who said it). Words no retrieved passage uses cannot be covered: ignored.
-        seen = set().union(*(ground._stems(e.support_text) for e in ranked)) if ranked else set()
-        subject = {t for t in evidence.query_terms(question, []) if t not in answerable._TYPE_TERMS and t in seen}
-        cited = set().union(*(ground._stems(chosen[old - 1].support_text) for old in order)) if order else set()
+        seen = set().union(*(stems(e.support_text) for e in ranked)) if ranked else set()
+        subject = {t for t in evidence.query_terms(question, []) if t not in answerable.TYPE_TERMS and t in seen}
+        cited = set().union(*(stems(chosen[old - 1].support_text) for old in order)) if order else set()
         covered = len(subject & cited) / len(subject) if subject else 1.0
         status: Literal["answered", "partial"] = "answered" if covered >= 0.5 else "partial"
         return Answer(text=text, citations=citations, status=status, trace=trace, question=question)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.lang.text import chinese_names
-from bot.reader.calibration import Calibration, han_share
+from bot.lang.cjk import chinese_names, count_cjk, han_share
+from bot.reader.calibration import Calibration
 
 if TYPE_CHECKING:
     from bot.llm.prompts import Prompt
@@ -34,7 +34,6 @@ SENTENCE_FEATURES = (
     "heading_meaning", "heading_words",
 )
 SENTENCE_FILE = Path(__file__).parent / "calibration" / "sentence.json"
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _FIGURE = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
 _LATIN_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*")
 
@@ -81,7 +80,7 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
         home = chunk_text.get(e.chunk_id, e.text)
         support = e.support_text
         kw, vec = first.get(e.chunk_id, (False, False))
-        n_words = len(re.findall(r"\w+", e.text)) + len(_HAN.findall(e.text))
+        n_words = len(re.findall(r"\w+", e.text)) + count_cjk(e.text)
         rows.append([
             e.meaning, e.words, float(e.passage_rank == 0), 1.0 / (1 + e.passage_rank),
             e.meaning - best_meaning, e.words - best_words,

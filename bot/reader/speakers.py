@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.lang.text import chinese_names
+from bot.lang.cjk import CJK_CLASS, chinese_names, has_cjk
 
 _WORD = r"[A-Z][a-z]+(?:-[A-Z]?[a-z]+)?"
 NAME = rf"{_WORD}(?: {_WORD}){{1,2}}"
@@ -67,7 +67,7 @@ def known_roles(text: str) -> dict[str, str]:
 
 
 _ZH_VERBS = re.compile(r"(?:在[^，。；：“”]{0,12}?)?(?:表示|指出|说|介绍|强调|认为|透露)")
-_ZH_ROLE = re.compile(r"[\u3400-\u9fff]{2,24}$")
+_ZH_ROLE = re.compile(rf"[{CJK_CLASS}]{{2,24}}$")
 
 
 def chinese_speaker(paragraph: str) -> Speaker | None:
@@ -82,7 +82,7 @@ def chinese_speaker(paragraph: str) -> Speaker | None:
 
 
 def paragraph_speaker(paragraph: str, roles: dict[str, str]) -> Speaker | None:
-    if re.search(r"[\u3400-\u9fff]", paragraph):
+    if has_cjk(paragraph):
         zh = chinese_speaker(paragraph)
         if zh is not None:
             return zh

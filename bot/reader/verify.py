@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from bot.lang.text import is_cjk, numbers
+from bot.lang.cjk import is_cjk
+from bot.lang.words import numbers
 from bot.reader.ground import MARKER, Checked
 from bot.reader.verify_polarity import AMOUNTS, IF, KIND, ONLY, REPORTING, ZH_NAME_TAGS, Tok, tokens
 

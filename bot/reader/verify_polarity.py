@@ -16,8 +16,9 @@ import functools
 import re
 from dataclasses import dataclass
 
-from bot.lang.text import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, _jieba, normalize, word_set
-from bot.reader.ground import _stem
+from bot.lang.cjk import CJK_CLASS, jieba_module
+from bot.lang.text import normalize, word_set
+from bot.lang.words import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, stem
 
 NEG, OBLIGE, PERMIT, ADVISE, ONLY, ALL, HEDGE, IF = "neg", "oblige", "permit", "advise", "only", "all", "hedge", "if"
 KIND = {NEG: "negation", OBLIGE: "modality", PERMIT: "modality", ADVISE: "modality", ONLY: "restriction",
@@ -64,8 +65,8 @@ MONTHS_DAYS = word_set("January February March April May June July August Septem
                        "Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
 AMOUNTS = word_set("hundred thousand million billion trillion 百 千 万 亿 万元 亿元")
 BOUNDARY = frozenset(",;:.?!，；：。？！¶")
-_TOKEN = re.compile(r"(?P<cjk>[\u3400-\u9fff]+)|(?P<num>\d+(?:[.,]\d+)*)|(?P<word>[^\W\d_\u3400-\u9fff]+(?:['’][^\W\d_\u3400-\u9fff]+)*"
-                    r"(?:-[^\W_\u3400-\u9fff]+)*)|(?P<punct>[,;:.?!，；：。？！¶])|(?P<sym>[$%€£¥、])")
+_TOKEN = re.compile(rf"(?P<cjk>[{CJK_CLASS}]+)|(?P<num>\d+(?:[.,]\d+)*)|(?P<word>[^\W\d_{CJK_CLASS}]+"
+                    rf"(?:['’][^\W\d_{CJK_CLASS}]+)*(?:-[^\W_{CJK_CLASS}]+)*)|(?P<punct>[,;:.?!，；：。？！¶])|(?P<sym>[$%€£¥、])")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _english(surface: str, first: bool) -> list[Tok]:
     cues = _EN_CUES.get(lower, frozenset())
     content = not cues and lower not in ENGLISH_STOPWORDS
     tag = "name" if surface[:1].isupper() and not first else ""
-    return [Tok(lower if "-" in lower else _stem(lower), surface, content, cues, surface, tag)]
+    return [Tok(lower if "-" in lower else stem(lower), surface, content, cues, surface, tag)]
 
 
 def _zh_cue(word: str) -> tuple[int, frozenset[str]]:
@@ -115,7 +116,7 @@ def _zh_cue(word: str) -> tuple[int, frozenset[str]]:
 def _chinese(run: str) -> list[Tok]:
     import jieba.posseg
 
-    _jieba()
+    jieba_module()
     out: list[Tok] = []
     for pair in jieba.posseg.cut(run):
         word, tag = pair.word, pair.flag

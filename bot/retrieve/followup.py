@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.answer import Turn
-from bot.lang.text import count_cjk
+from bot.lang.cjk import count_cjk
 
 _EN_REFERRING = re.compile(
     r"^\s*(and|also|but|so|then|what about|how about|and what|and how|and who|and when|and why)\b|"

@@ -12,13 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.lang.cjk import CJK_CHAR
 from bot.lang.text import normalize
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def _has_cjk(term: str) -> bool:
-    return bool(_CJK.search(term))
+    return bool(CJK_CHAR.search(term))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from bot.answer import Scope
 from bot.ingest.chunking import Chunk
 from bot.ingest.index import Index
-from bot.lang.text import count_cjk
+from bot.lang.cjk import count_cjk
 from bot.retrieve.glossary import Glossary
 from bot.settings import Settings
 

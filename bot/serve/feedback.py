@@ -10,20 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.answer import Answer, Turn
+from bot.lang.cjk import CJK_CHAR
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Rating = Literal["up", "down"]
 FEEDBACK_FILE = "feedback.jsonl"
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 class FeedbackStore:
@@ -120,7 +119,7 @@ def _to_case(key: str, entry: dict[str, Any]) -> dict[str, Any]:
         "answers": [],
         "gold_docs": gold_docs,
         "answerable": not (liked and refused),
-        "lang": "zh" if _CJK.search(entry["question"]) else "en",
+        "lang": "zh" if CJK_CHAR.search(entry["question"]) else "en",
         "split": "dev",
     }
     if entry.get("history"):

@@ -19,11 +19,12 @@ from bot.errors import IngestError, UserInputError
 from bot.ingest.build import ingest
 from bot.ingest.index import Index
 from bot.ingest.loaders import SUPPORTED_SUFFIXES
+from bot.lang.cjk import CJK_CLASS
 from bot.reader.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-_SAFE_NAME = re.compile(r"[^\w.\- \u3400-\u9fff]+")
+_SAFE_NAME = re.compile(rf"[^\w.\- {CJK_CLASS}]+")
 
 
 def safe_filename(name: str) -> str:

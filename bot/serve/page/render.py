@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 from bot.answer import Answer, Citation, DocumentInfo
+from bot.lang.cjk import CJK_CHAR
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}):(?=//)")
 MODEL_DOWN = "The language model is not available right now, so this answer quotes the documents directly."
 STATUS_LABEL = {"answered": "answered", "partial": "partial answer", "refused": "refused"}
@@ -118,7 +118,7 @@ def highlight_passage(text: str, words: Iterable[str]) -> str:
     patterns = []
     for word in sorted({w.strip() for w in words if w and w.strip()}, key=len, reverse=True):
         escaped = re.escape(word)
-        patterns.append(escaped if _CJK.search(word) else rf"(?<!\w){escaped}(?!\w)")
+        patterns.append(escaped if CJK_CHAR.search(word) else rf"(?<!\w){escaped}(?!\w)")
     if not patterns:
         return escape_text(text)
     regex = re.compile("|".join(patterns), re.IGNORECASE)
