@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.reader import answerable
+from bot.reader import answer_types, answerable
 from bot.reader.evidence import Evidence, needs_next, query_terms, restates, successor
 from bot.reader.speakers import Speaker
 
@@ -24,7 +24,7 @@ def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | N
     ("Why were these five industries chosen?", "open"),
 ])
 def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str) -> None:
-    assert answerable.answer_type(question) == kind
+    assert answer_types.answer_type(question) == kind
 
 
 @pytest.mark.parametrize(("question", "head"), [
@@ -34,40 +34,40 @@ def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str
     ("How much money is there?", ""),
 ])
 def test_how_many_counts_the_head_of_its_noun_phrase(question: str, head: str) -> None:
-    assert answerable.head_term(question) == head
+    assert answer_types.head_term(question) == head
 
 
 def test_a_count_must_count_the_thing_asked_about_and_a_year_is_not_a_count() -> None:
-    assert answerable.counts("fully connecting 20 strategic industry clusters", "cluster")
-    assert answerable.counts("create five future industrial science and technology parks", "park")
-    assert not answerable.counts("In 2030 the clusters will grow", "cluster")
-    modifiers = answerable.head_modifiers("How many strategic industrial clusters are there?")
-    assert answerable.counts("the 20 strategic industry clusters", "cluster", modifiers)
-    assert not answerable.counts("these five major industrial clusters", "cluster", modifiers)
+    assert answer_types.counts("fully connecting 20 strategic industry clusters", "cluster")
+    assert answer_types.counts("create five future industrial science and technology parks", "park")
+    assert not answer_types.counts("In 2030 the clusters will grow", "cluster")
+    modifiers = answer_types.head_modifiers("How many strategic industrial clusters are there?")
+    assert answer_types.counts("the 20 strategic industry clusters", "cluster", modifiers)
+    assert not answer_types.counts("these five major industrial clusters", "cluster", modifiers)
 
 
 def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
     q = "How long has he held that post?"
-    assert not answerable.has_type("duration", "He said that in May last year the group was set up.", q)
-    assert answerable.has_type("duration", "He has held the post for three years.", q)
+    assert not answer_types.has_type("duration", "He said that in May last year the group was set up.", q)
+    assert answer_types.has_type("duration", "He has held the post for three years.", q)
 
 
 def test_by_name_needs_a_persons_name_not_a_capitalised_word_or_an_institution() -> None:
     q = "Which provincial leader, by name, is in charge of the cluster?"
-    assert not answerable.has_type("person", "Each cluster will have a designated provincial leader to "
+    assert not answer_types.has_type("person", "Each cluster will have a designated provincial leader to "
                                              "cultivate qualified High-growth start-ups.", q)
-    assert not answerable.has_type("person", "It was set up by the Planning Department of the province.", q)
-    assert answerable.has_type("person", "The cluster is led by vice governor Wang Xiaoming this year.", q)
+    assert not answer_types.has_type("person", "It was set up by the Planning Department of the province.", q)
+    assert answer_types.has_type("person", "The cluster is led by vice governor Wang Xiaoming this year.", q)
 
 
 def test_a_list_question_needs_an_enumeration_of_that_many_items() -> None:
     q = "What are the five future industry clusters?"
-    assert answerable.has_type("list", "the electronic information cluster, the intelligent equipment cluster, "
+    assert answer_types.has_type("list", "the electronic information cluster, the intelligent equipment cluster, "
                                        "the life and health cluster, the materials cluster, and the green cluster", q)
-    assert not answerable.has_type("list", "On February 29, in response to questions, the department held a "
+    assert not answer_types.has_type("list", "On February 29, in response to questions, the department held a "
                                            "press conference.", q)
     # the head word and commas, but no run of items: clauses are not a list
-    assert not answerable.has_type(
+    assert not answer_types.has_type(
         "list", "Following the release of the five future industry cluster action plan documents at the meeting in "
                 "Guangdong, on February 29, in response to questions such as why these five future industries were "
                 "selected and how to implement industrial development, the department held a press conference on "
@@ -76,10 +76,10 @@ def test_a_list_question_needs_an_enumeration_of_that_many_items() -> None:
 
 def test_which_two_departments_needs_two_departments_named() -> None:
     q = 'Which two provincial departments explained the "operational map"?'
-    assert answerable.answer_type(q) == "list"
-    assert answerable.has_type("list", "The Provincial Department of Industry and Information Technology and the "
+    assert answer_types.answer_type(q) == "list"
+    assert answer_types.has_type("list", "The Provincial Department of Industry and Information Technology and the "
                                        "Provincial Department of Science and Technology explain the map", q)
-    assert not answerable.has_type("list", "The Provincial Department of Industry and Information Technology "
+    assert not answer_types.has_type("list", "The Provincial Department of Industry and Information Technology "
                                            "explained the map", q)
 
 
@@ -139,17 +139,17 @@ def test_chinese_questions_score_chinese_passages_by_their_words() -> None:
 def test_an_answer_in_terms_of_the_questions_own_noun_is_marked_as_anchored() -> None:
     # the count of the very thing asked about, not any count
     q = "How many strategic industrial clusters do the future industries build on?"
-    assert answerable.names_head("number", "It connects the development of 20 strategic industry clusters.", q)
-    assert not answerable.names_head("number", "By 2030, these five major industrial clusters will grow.", q)
+    assert answer_types.names_head("number", "It connects the development of 20 strategic industry clusters.", q)
+    assert not answer_types.names_head("number", "By 2030, these five major industrial clusters will grow.", q)
     # a list that names the noun once per item, not a sentence that mentions it
     q = "What are the five future industry clusters in Guangdong's action plan?"
-    assert answerable.names_head("list", "the electronic information cluster, the intelligent equipment cluster, "
+    assert answer_types.names_head("list", "the electronic information cluster, the intelligent equipment cluster, "
                                          "the life and health cluster, the materials cluster, and the green cluster", q)
-    assert not answerable.names_head("list", "Guangdong released the five future industry cluster action plans.", q)
+    assert not answer_types.names_head("list", "Guangdong released the five future industry cluster action plans.", q)
     # the role asked about stands next to a name, before or after it
     q = "Which reporters wrote the Yangcheng Evening News story?"
-    assert answerable.names_head("person", "Yangcheng Evening News reporters Xu Zhangchao and Sun Jing reported.", q)
-    assert not answerable.names_head("person", "Wu Dongwen said that the clusters will be built.", q)
-    assert answerable.names_head("person", "Zou Yongbing, director of the Planning Department, said so.",
+    assert answer_types.names_head("person", "Yangcheng Evening News reporters Xu Zhangchao and Sun Jing reported.", q)
+    assert not answer_types.names_head("person", "Wu Dongwen said that the clusters will be built.", q)
+    assert answer_types.names_head("person", "Zou Yongbing, director of the Planning Department, said so.",
                                  "Which director spoke about planning?")
-    assert not answerable.names_head("date", "On February 29, 2024.", "When was it held?")
+    assert not answer_types.names_head("date", "On February 29, 2024.", "When was it held?")

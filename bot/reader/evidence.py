@@ -25,7 +25,7 @@ from bot.reader.speakers import Speaker
 from bot.retrieve.hybrid import Passage
 
 W_MEANING, W_WORDS, W_RANK, W_TYPE = 0.55, 0.45, 0.05, 0.2
-W_HEAD = 0.2  # more, when the typed answer is in terms of the question's own noun (see answerable.names_head)
+W_HEAD = 0.2  # more, when the typed answer is in terms of the question's own noun (see answer_types.names_head)
 QUESTION_WORDS = {"what", "why", "how", "who", "whom", "whose", "when", "where", "which", "many", "much",
                    "does", "did", "do", "is", "are", "was", "were", "will", "would", "can", "could", "should",
                    "the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "about", "say", "said", "tell",

@@ -107,12 +107,3 @@ def attribute(text: str, paragraphs: list[tuple[int, int]]) -> list[Speaker | No
         out.append(speaker)
         previous = speaker
     return out
-
-
-def paragraph_spans(text: str) -> list[tuple[int, int]]:
-    spans, pos = [], 0
-    for part in re.split(r"(\n\s*\n)", text):
-        if part and not part.isspace():
-            spans.append((pos, pos + len(part)))
-        pos += len(part)
-    return spans
