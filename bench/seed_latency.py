@@ -15,7 +15,7 @@ import time
 import httpx
 
 from bot.answer import Token
-from bot.llm.local import bundled_model_path
+from bot.llm.gguf import bundled_model_path
 from bot.reader.pipeline import Pipeline, build_pipeline
 from bot.settings import Settings
 

@@ -93,7 +93,7 @@ def seed_settings(seed_workspace: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def real_model(seed_settings):  # type: ignore[no-untyped-def]
     """The bundled SmolLM2 in process, behind the one bounded queue, loaded once."""
-    from bot.llm.local import build_chat_model
+    from bot.llm.build import build_chat_model
 
     model = build_chat_model(seed_settings)
     model.warm_up()

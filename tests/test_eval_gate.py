@@ -98,7 +98,7 @@ def fake_run(monkeypatch: pytest.MonkeyPatch):
         ingest=lambda *a, **k: types.SimpleNamespace(summary=lambda: "fake"), corpus_hash=lambda d, s=None: "h"))
     monkeypatch.setitem(__import__("sys").modules, "bot.reader.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
     monkeypatch.setattr("bot.ingest.embeddings.build_embeddings", lambda *a, **k: object())
-    monkeypatch.setattr("bot.llm.local.build_chat_model", lambda settings: f"model:{settings.model_path}")
+    monkeypatch.setattr("bot.llm.build.build_chat_model", lambda settings: f"model:{settings.model_path}")
     return built
 
 

@@ -35,7 +35,7 @@ from test_hostile_input import signed
 from bot.errors import IndexCorruptError, IngestError
 from bot.ingest.build import ingest
 from bot.ingest.index import Index, current_generation
-from bot.llm.local import build_chat_model
+from bot.llm.build import build_chat_model
 from bot.reader.pipeline import Pipeline, build_pipeline
 from bot.serve.app import create_app
 from bot.serve.chat.slack_format import answer_blocks

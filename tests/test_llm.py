@@ -18,18 +18,12 @@ import httpx
 import pytest
 
 from bot.errors import BusyError, ConfigError, ModelError, PolicyBotError
-from bot.llm import local as llm
-from bot.llm.local import (
-    LlamaCppModel,
-    Message,
-    ModelQueue,
-    PromptTooLongError,
-    build_chat_model,
-    bundled_model_path,
-    check_gguf,
-    file_sha256,
-    physical_cores,
-)
+from bot.llm import gguf
+from bot.llm.build import build_chat_model
+from bot.llm.contract import Message, PromptTooLongError
+from bot.llm.gguf import bundled_model_path, check_gguf, file_sha256, physical_cores
+from bot.llm.local import LlamaCppModel
+from bot.llm.model_queue import ModelQueue
 from bot.llm.server import OpenAIServerModel
 from bot.settings import load_settings
 
@@ -286,7 +280,7 @@ def test_queue_is_itself_a_chat_model_that_delegates() -> None:
 
 def test_bundled_model_path_finds_the_smollm2_gguf() -> None:
     path = bundled_model_path()
-    assert path.name == llm.BUNDLED_MODEL_FILE
+    assert path.name == gguf.BUNDLED_MODEL_FILE
     assert path.stat().st_size > 50_000_000
     check_gguf(path)
 
@@ -348,11 +342,11 @@ def test_file_hash_is_sha256_and_follows_changes(tmp_path: Path) -> None:
 def test_in_process_model_does_not_load_on_construction_and_defaults_threads_to_physical_cores() -> None:
     model = LlamaCppModel(str(bundled_model_path()), n_ctx=1024, n_threads=0)
     assert model.n_threads == physical_cores() >= 1
-    assert model.model_id == llm.BUNDLED_MODEL_FILE
+    assert model.model_id == gguf.BUNDLED_MODEL_FILE
     assert model.health() == {
         "ok": False,
         "backend": "llama-cpp",
-        "model_id": llm.BUNDLED_MODEL_FILE,
+        "model_id": gguf.BUNDLED_MODEL_FILE,
         "detail": "not loaded yet (warm_up() loads it)",
     }
 

@@ -18,15 +18,11 @@ import httpx
 import pytest
 
 from bot.errors import ModelError
-from bot.llm.local import (
-    LlamaCppModel,
-    Message,
-    ModelQueue,
-    PromptTooLongError,
-    build_chat_model,
-    bundled_model_path,
-    physical_cores,
-)
+from bot.llm.build import build_chat_model
+from bot.llm.contract import Message, PromptTooLongError
+from bot.llm.gguf import bundled_model_path, physical_cores
+from bot.llm.local import LlamaCppModel
+from bot.llm.model_queue import ModelQueue
 from bot.llm.server import OpenAIServerModel
 from bot.settings import load_settings
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.llm.local import LlamaCppModel, bundled_model_path, check_gguf, served_model_path
+from bot.llm.build import served_model_path
+from bot.llm.gguf import bundled_model_path, check_gguf
+from bot.llm.local import LlamaCppModel
 from bot.llm.recode import recoded
 from bot.settings import Settings
 

@@ -157,7 +157,7 @@ def test_an_embedded_index_built_after_a_server_one_stays_on_disk(  # type: igno
 
 @pytest.fixture(scope="module")
 def llama_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from bot.llm.local import bundled_model_path, physical_cores
+    from bot.llm.gguf import bundled_model_path, physical_cores
 
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"

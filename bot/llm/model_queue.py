@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import BusyError, ModelError, RequestAbandoned
 
 if TYPE_CHECKING:
-    from bot.llm.local import ChatModel, Message
+    from bot.llm.contract import ChatModel, Message
 
 
 ABANDON_POLL_S = 0.2  # how often a waiter under abandon_when() looks at its event

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bot.errors import ModelError, PolicyBotError
-from bot.llm.local import Message, PromptTooLongError, render_chatml
+from bot.llm.contract import Message, PromptTooLongError, render_chatml
 
 # llama_cpp.server and vLLM: "This model's maximum context length is 2048 tokens. However, you requested 2100
 # tokens (2000 in the messages, 100 in the completion)"; llama-server: "... exceeds the available context size".

@@ -145,8 +145,8 @@ def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: 
 
 def _judge(args: argparse.Namespace, settings: Settings) -> tuple[Callable[[str, list[evidence.Evidence]], float | None] | None, str]:
     """The configured (or ``--model``) model's judgement of the evidence, and the model's id."""
+    from bot.llm.build import build_chat_model
     from bot.llm.catalog import resolve_model
-    from bot.llm.local import build_chat_model
     from bot.llm.prompts import load_prompt
 
     local = settings.with_overrides(model_path=resolve_model(args.model)) if args.model else settings

@@ -13,7 +13,7 @@ from collections.abc import Generator
 from bot.answer import Event, Token, Trace
 from bot.lang.text import sentence_spans
 from bot.lang.words import stems
-from bot.llm.local import ChatModel
+from bot.llm.contract import ChatModel
 from bot.llm.prompts import Prompt
 from bot.reader import answer_types
 from bot.reader.evidence import REPORTING, Evidence

@@ -26,7 +26,7 @@ from langchain_core.embeddings import Embeddings
 from bot.answer import Answer, Candidate, Event, Final, Progress, Scope, Trace, Turn
 from bot.errors import BusyError, ConfigError, ModelError, UserInputError
 from bot.ingest.index import Index
-from bot.llm.local import ChatModel
+from bot.llm.contract import ChatModel
 from bot.llm.prompts import Prompt, load_prompt
 from bot.reader import answer_types, answerable, compose, evidence, ground, verify
 from bot.reader.assemble import assemble
@@ -292,7 +292,7 @@ class Pipeline:
 def build_pipeline(settings: Settings, *, model: ChatModel | None = None, embeddings: Embeddings | None = None) -> Pipeline:
     """Compose the pipeline from settings: embeddings, index, glossary, model (loaded lazily)."""
     from bot.ingest.embeddings import build_embeddings
-    from bot.llm.local import build_chat_model
+    from bot.llm.build import build_chat_model
 
     emb = embeddings or build_embeddings(settings.embedding_batch, settings.embedding_backend)
     index = Index.open(settings, emb)
