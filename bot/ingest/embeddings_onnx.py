@@ -44,7 +44,7 @@ def cache_root() -> Path:
 
 
 def _weights_key(model_dir: Path, quantized: bool = True) -> str:
-    from bot.llm.local import file_sha256
+    from bot.llm.gguf import file_sha256
 
     return f"{file_sha256(model_dir / 'model.safetensors')[:16]}-{RECIPE if quantized else RECIPE_EXACT}"
 
@@ -165,7 +165,7 @@ class OnnxMiniLMEmbeddings(Embeddings):
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            from bot.llm.local import physical_cores
+            from bot.llm.gguf import physical_cores
 
             model_dir = self.model_dir or bundled_model_dir()
             config = model_dir / "sentence_bert_config.json"
