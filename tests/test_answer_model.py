@@ -8,14 +8,13 @@ from bot.evaluate.runner import Case
 from bot.reader.calibrate import holds_answer
 from bot.reader.calibration import Calibration
 from bot.reader.evidence import Evidence
+from bot.reader.fitting import fit_listwise, fit_sentences
 from bot.reader.sentence_model import (
     SENTENCE_FEATURES,
     SENTENCE_FILE,
     Question,
     SentenceModel,
     entity_words,
-    fit_listwise,
-    fit_sentences,
     load_sentence_model,
     sentence_features,
 )

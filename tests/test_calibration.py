@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 from bot.errors import ConfigError
-from bot.reader.calibration import (
-    DEFAULT_FILE,
-    FEATURES,
-    Calibration,
-    auc,
-    best_threshold,
-    fit,
-    fit_logistic,
-    load_calibration,
-)
+from bot.evaluate.metrics import auc
+from bot.reader.calibration import DEFAULT_FILE, FEATURES, Calibration, load_calibration
+from bot.reader.fitting import best_threshold, fit_answerability, fit_logistic
 
 
 def separable(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +37,7 @@ def test_the_threshold_maximises_answers_found_minus_wrong_answers():
 def test_every_corpus_weighs_the_same_and_the_fit_reports_per_corpus_figures():
     x, y = separable(300)
     groups = ["big"] * 250 + ["small"] * 50
-    cal = fit(x, y, groups)
+    cal = fit_answerability(x, y, groups)
     assert set(cal.fitted_on["per_corpus"]) == {"big", "small"}
     assert cal.fitted_on["per_corpus"]["small"]["cases"] == 50
     assert cal.fitted_on["auc_all"] > 0.95
@@ -54,7 +47,7 @@ def test_every_corpus_weighs_the_same_and_the_fit_reports_per_corpus_figures():
 
 def test_a_calibration_round_trips_through_its_file(tmp_path: Path):
     x, y = separable()
-    cal = fit(x, y, ["a"] * len(y))
+    cal = fit_answerability(x, y, ["a"] * len(y))
     path = tmp_path / "c.json"
     path.write_text(json.dumps(cal.to_json()), encoding="utf-8")
     again = Calibration.load(path)

@@ -9,7 +9,6 @@ the strict metrics are reported beside it.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,7 @@ import httpx
 
 from bot.errors import ModelError
 from bot.llm.prompts import Prompt, load_prompt
-
-YES, NO = ("yes", "Yes", "YES"), ("no", "No", "NO")
-
-
-def ratio(logprobs: dict[str, float]) -> float:
-    yes = sum(math.exp(v) for k, v in logprobs.items() if k in YES and v > float("-inf"))
-    no = sum(math.exp(v) for k, v in logprobs.items() if k in NO and v > float("-inf"))
-    return yes / (yes + no) if yes + no > 0 else 0.5
+from bot.llm.yes_no import NO, YES, p_yes
 
 
 class Judge:
@@ -52,7 +44,7 @@ class Judge:
     def p_supported(self, sentence: str, passage: str) -> float:
         messages = self.messages(sentence, passage[:4000])
         if self._model is not None:
-            return ratio(self._model.next_token_logprobs(messages, YES + NO))
+            return p_yes(self._model.next_token_logprobs(messages, YES + NO))
         return self._remote(messages)
 
     def _remote(self, messages: list[dict[str, str]]) -> float:
@@ -68,7 +60,7 @@ class Judge:
         content = ((choice.get("logprobs") or {}).get("content") or [{}])[0]
         tops = {t.get("token", "").strip(): float(t.get("logprob", -100.0)) for t in content.get("top_logprobs") or []}
         if tops:
-            return ratio(tops)
+            return p_yes(tops)
         text = (choice.get("message") or {}).get("content", "").strip().lower()
         return 1.0 if text.startswith("yes") else 0.0 if text.startswith("no") else 0.5  # no logprobs offered
 

@@ -5,7 +5,7 @@ user names), each case goes through the pipeline's stages before the model (:met
 candidate sentences are recorded with a label (*it holds a gold answer*) and the sentence model is fitted
 (:mod:`bot.reader.sentence_model`); then, with that model ordering the evidence, each case's answerability features are
 recorded with the label *the evidence the reader would answer from holds the answer* (else a refusal is the
-better reply), and the answerability model is fitted (:func:`bot.reader.calibration.fit`). Every corpus weighs the
+better reply), and the answerability model is fitted (:func:`bot.reader.fitting.fit_answerability`). Every corpus weighs the
 same. Both are written, with what they were fitted on, to ``answerable.json`` and ``sentence.json`` beside it. Only dev cases are read; a test split is never used here.
 """
 
@@ -28,12 +28,12 @@ from bot.evaluate.gate import BENCHMARKS, SuiteEntry, full_entries
 from bot.evaluate.metrics import contains, normalize
 from bot.evaluate.runner import Case, load_cases
 from bot.reader import answer_types, evidence
-from bot.reader.calibration import DEFAULT_FILE, FEATURES, answerability_features, fit
+from bot.reader.calibration import DEFAULT_FILE, FEATURES, answerability_features
+from bot.reader.fitting import fit_answerability, fit_sentences
 from bot.reader.sentence_model import (
     SENTENCE_FEATURES,
     Question,
     SentenceModel,
-    fit_sentences,
     model_judgement,
     sentence_features,
 )
@@ -174,7 +174,7 @@ def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
     model = SentenceModel(sentences)
     judge, model_id = _judge(args, settings)
     rows, labels, groups = answerability_rows(gathered, model, settings.evidence_sentences, judge)
-    cal = fit(np.array(rows, dtype=float), np.array(labels, dtype=float), groups, l2=args.l2)
+    cal = fit_answerability(np.array(rows, dtype=float), np.array(labels, dtype=float), groups, l2=args.l2)
     cal.fitted_on.update(provenance, data_hash=_digest(rows, labels, groups), features=list(FEATURES),
                          model_judgement=judge is not None, model_id=model_id,
                          label="the evidence the reader would answer from (sentence model on) holds a gold answer")

@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bot.errors import ConfigError
-from bot.evaluate.metrics import auc
 from bot.lang.cjk import CJK_CLASS, han_share
 
 if TYPE_CHECKING:
@@ -117,60 +114,3 @@ def load_calibration(setting: str) -> Calibration | None:
     if setting in ("", "off"):
         return None
     return Calibration.load(DEFAULT_FILE if setting == "shipped" else Path(setting))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1.0,
-                 iterations: int = 50) -> tuple[np.ndarray, float]:
-    """Weighted, L2-regularised logistic regression by Newton's method (IRLS) on standardised ``x``."""
-    n, d = x.shape
-    a = np.hstack([x, np.ones((n, 1))])
-    beta = np.zeros(d + 1)
-    reg = np.eye(d + 1) * l2
-    reg[-1, -1] = 0.0  # the bias is not shrunk
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a @ beta, -30, 30)))
-        grad = a.T @ (weight * (p - y)) + reg @ beta
-        hess = (a * (weight * p * (1 - p))[:, None]).T @ a + reg
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return beta[:-1], float(beta[-1])
-
-
-def best_threshold(p: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
-    """The threshold with the highest weighted Youden J (true-answer rate minus wrong-answer rate)."""
-    pos, neg = weight * (y == 1), weight * (y == 0)
-    if pos.sum() == 0 or neg.sum() == 0:
-        return 0.5
-    best, best_j = 0.5, -1.0
-    for t in np.unique(np.round(p, 4)):
-        j = pos[p >= t].sum() / pos.sum() - neg[p >= t].sum() / neg.sum()
-        if j > best_j + 1e-12:
-            best, best_j = float(t), float(j)
-    return best
-
-
-def fit(x: np.ndarray, y: np.ndarray, groups: Sequence[str], l2: float = 1.0) -> Calibration:
-    """Fit on rows ``x`` (FEATURES order) with labels ``y``; every group (corpus) weighs the same in all."""
-    names = sorted(set(groups))
-    count = {g: sum(1 for h in groups if h == g) for g in names}
-    weight = np.array([len(groups) / (len(names) * count[g]) for g in groups])
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    w, b = fit_logistic((x - mean) / scale, y, weight, l2)
-    cal = Calibration(FEATURES, mean.tolist(), scale.tolist(), w.tolist(), b, 0.5)
-    p = np.array([cal.p_answerable(row) for row in x])
-    cal.threshold = best_threshold(p, y, weight)
-    per: dict[str, Any] = {}
-    for g in names:
-        idx = [i for i, h in enumerate(groups) if h == g]
-        yy, pp = y[idx], p[idx]
-        decided = pp >= cal.threshold
-        per[g] = {"cases": len(idx), "answerable_found": int(yy.sum()), "auc": auc(pp.tolist(), yy.astype(int).tolist()),
-                  "accuracy": float((decided == (yy == 1)).mean()),
-                  "answered_when_found": float(decided[yy == 1].mean()) if yy.sum() else None,
-                  "refused_when_not": float((~decided[yy == 0]).mean()) if (yy == 0).sum() else None}
-    cal.fitted_on = {"per_corpus": per, "auc_all": auc(p.tolist(), y.astype(int).tolist()), "l2": l2}
-    return cal

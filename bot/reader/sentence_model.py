@@ -16,9 +16,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bot.errors import ModelError
 from bot.lang.cjk import chinese_names, count_cjk, han_share
+from bot.llm.yes_no import NO, YES, p_yes
 from bot.reader.calibration import Calibration
 
 if TYPE_CHECKING:
@@ -102,15 +104,12 @@ def model_judgement(model: object, prompt: Prompt, question: str, chosen: Sequen
     """The configured model's P("yes") / (P("yes") + P("no")) that ``chosen`` states the answer to ``question``
     (``prompts/answerable``), read from its first-token distribution; None if the model cannot give one (a
     server, a test double) or fails."""
-    from bot.errors import ModelError
-    from bot.evaluate.judge import NO, YES, ratio
-
     logprobs = getattr(model, "next_token_logprobs", None)
     if logprobs is None or not chosen:
         return None
     passages = "\n".join(f"[{i}] {e.text}" for i, e in enumerate(chosen, start=1))
     try:
-        return ratio(logprobs(prompt.render(evidence=passages, question=question), YES + NO))
+        return p_yes(logprobs(prompt.render(evidence=passages, question=question), YES + NO))
     except ModelError:
         return None
 
@@ -151,61 +150,3 @@ def load_sentence_model(setting: str) -> SentenceModel | None:
         return None
     path = SENTENCE_FILE if setting == "shipped" else Path(setting)
     return SentenceModel(Calibration.load(path, SENTENCE_FEATURES))
-
-
-def fit_sentences(rows: list[list[float]], labels: list[int], question: list[int], groups: list[str],
-                  l2: float = 0.01) -> Calibration:
-    """Fit the sentence model (:func:`fit_listwise`) on candidate rows; ``question`` numbers each row's question
-    (unique across corpora), ``groups`` names its corpus; every corpus weighs the same."""
-    import numpy as np
-
-    x, y = np.array(rows, dtype=float), np.array(labels, dtype=float)
-    answered = {g: len({q for q, lab, h in zip(question, labels, groups, strict=True) if lab and h == g})
-                for g in set(groups)}
-    weight = np.array([1.0 / max(1, answered[g]) for g in groups])
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    w = fit_listwise((x - mean) / scale, question, y, weight, l2)
-    cal = Calibration(SENTENCE_FEATURES, mean.tolist(), scale.tolist(), w.tolist(), 0.0, 0.0)
-    model = SentenceModel(cal)
-    z = np.array(model.logits(rows))
-    top1: dict[str, list[int]] = {}
-    for q in sorted(set(question)):
-        idx = [i for i, qq in enumerate(question) if qq == q]
-        if any(labels[i] for i in idx):
-            best = max(idx, key=lambda i: (z[i], -labels[i]))  # ties count against the model
-            top1.setdefault(groups[idx[0]], []).append(labels[best])
-    cal.fitted_on = {"l2": l2, "label": "the sentence holds a gold answer", "objective": "conditional logit",
-                     "per_corpus": {g: {"candidates": groups.count(g), "questions_with_answer": answered[g],
-                                        "top1_holds_answer": round(sum(top1.get(g, [])) / max(1, answered[g]), 4)}
-                                    for g in sorted(set(groups))}}
-    return cal
-
-
-def fit_listwise(x: Any, question: Sequence[int], y: Any, weight: Any, l2: float = 1.0,
-                 steps: int = 800, rate: float = 0.05) -> Any:
-    """Weights ``w`` maximising, over questions with an answer among their candidates, the log-probability that
-    the softmax of ``x @ w`` within the question picks a sentence that holds the answer (a conditional logit,
-    L2-penalised, fitted by Adam). ``x`` is standardised; ``weight`` is one weight per question."""
-    import numpy as np
-
-    qs = np.asarray(question)
-    groups = [np.flatnonzero(qs == q) for q in np.unique(qs)]
-    groups = [g for g in groups if y[g].any() and not y[g].all()]
-    w = np.zeros(x.shape[1])
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    total = sum(weight[g[0]] for g in groups) or 1.0
-    for t in range(1, steps + 1):
-        grad = l2 * w
-        for g in groups:
-            s = x[g] @ w
-            p = np.exp(s - s.max())
-            p /= p.sum()
-            r = p * y[g]
-            r /= r.sum()
-            grad -= weight[g[0]] / total * (x[g].T @ (r - p)) * len(groups)
-        grad /= len(groups)
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad * grad
-        w -= rate * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-    return w
