@@ -77,7 +77,7 @@ def test_the_shipped_calibration_says_what_it_was_fitted_on():
 
 def test_the_calibrated_score_decides_over_the_rules_verdict_and_says_why():
     from bot.reader.answerable import Verdict
-    from bot.reader.pipeline import Gathered
+    from bot.reader.gathered import Gathered
 
     def gathered(verdict: bool, p: float | None) -> Gathered:
         return Gathered("q", "q", None, [], set(), None, [], ["evidence"], Verdict(verdict, "open", "" if verdict  # type: ignore[list-item, arg-type]

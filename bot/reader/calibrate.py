@@ -40,7 +40,7 @@ from bot.reader.sentence_model import (
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.reader.pipeline import Gathered
+    from bot.reader.gathered import Gathered
 
 MAX_CASES = 150  # per corpus: every k-th dev case up to this many (about two minutes of retrieval each)
 

@@ -23,7 +23,7 @@ from bot.errors import ConfigError
 from bot.lang.cjk import CJK_CLASS, han_share
 
 if TYPE_CHECKING:
-    from bot.reader.pipeline import Gathered
+    from bot.reader.gathered import Gathered
 
 FEATURES = ("rule_verdict", "top_score", "top_meaning", "top_words", "score_gap", "question_cover",
             "passage_cover", "figures_in_passage", "names_in_passage", "keyword_first", "vector_first",

@@ -19,7 +19,6 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
@@ -32,11 +31,12 @@ from bot.reader import answer_types, answerable, compose, evidence, ground, veri
 from bot.reader.assemble import assemble
 from bot.reader.calibration import answerability_features, load_calibration
 from bot.reader.draft import reject_draft, write_draft
+from bot.reader.gathered import Gathered
 from bot.reader.sentence_model import Question, load_sentence_model, model_judgement
 from bot.reader.sources import Loaded
 from bot.retrieve.followup import condense
 from bot.retrieve.glossary import Glossary
-from bot.retrieve.hybrid import Retriever, SearchResult
+from bot.retrieve.hybrid import Retriever
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,40 +65,6 @@ def clean_question(question: str, max_chars: int) -> str:
     if not re.search(r"\w", text):
         raise UserInputError("The question is empty. Type a question about the documents.")
     return text
-
-
-@dataclass
-class Gathered:
-    """What the stages before the model found: the evidence and the answerability decision."""
-
-    question: str
-    standalone: str
-    found: SearchResult
-    expansions: list[str]
-    terms: set[str]
-    wanted: Callable[[str], bool] | None
-    ranked: list[evidence.Evidence]
-    chosen: list[evidence.Evidence]
-    verdict: answerable.Verdict
-    searched: str
-    p_answerable: float | None = None
-    threshold: float = 0.5
-    answer_logit: float | None = None  # the sentence model's score of the best sentence
-    model_yes: float | None = None  # the model's P(yes) that the chosen evidence states the answer
-
-    @property
-    def answerable(self) -> bool:
-        """The calibrated score decides when there is one (the rules' verdict is one of its features)."""
-        if self.p_answerable is None:
-            return self.verdict.answerable
-        return bool(self.chosen) and self.p_answerable >= self.threshold
-
-    @property
-    def reason(self) -> str:
-        if self.p_answerable is None or not self.chosen:
-            return self.verdict.reason or "no passage is close enough to the question"
-        return (f"the calibrated answerability {self.p_answerable:.2f} is below {self.threshold:.2f}"
-                + (f" ({self.verdict.reason})" if self.verdict.reason else ""))
 
 
 class Pipeline:
