@@ -400,7 +400,7 @@ def test_cors_is_closed_to_other_origins(server: tuple[str, FakeSlack, Pipeline]
 
 
 def test_the_server_binds_to_loopback_unless_told_otherwise() -> None:
-    from bot.cli import _settings, parser
+    from bot.cli import parser, settings_from_args
 
     assert Settings().host == "127.0.0.1"
-    assert _settings(parser().parse_args(["serve"])).host == "127.0.0.1"
+    assert settings_from_args(parser().parse_args(["serve"])).host == "127.0.0.1"
