@@ -21,11 +21,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.bench import parts
 from bot.bench.parts import say
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: the bench loads models part by part
+    from langchain_core.embeddings import Embeddings
+
+    from bot.ingest.embeddings_onnx import OnnxMiniLMEmbeddings
+    from bot.reader.pipeline import Pipeline
 
 LOAD_WARN = 1.5
 TARGETS: dict[str, tuple[str, float]] = {  # key -> (comparison, target) from issue 7
@@ -49,38 +55,57 @@ def machine(settings: Settings, model_path: Path | None, threads: int) -> dict[s
         "embedding_backend": settings.embedding_backend, "llm_url": settings.llm_url or None,
     }
     if model_path is not None:
-        from bot.llm.local import file_sha256
+        from bot.llm.gguf import file_sha256
 
         info.update(model_file=model_path.name, model_mb=round(model_path.stat().st_size / 1e6, 1),
                     model_sha256=file_sha256(model_path)[:16])
     return info
 
 
-def _model_path(settings: Settings) -> Path | None:
-    from bot.llm.local import served_model_path
-
-    if settings.llm_url:
-        return None
-    return served_model_path(settings)
-
-
 def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
-    from bot.ingest.embeddings import MiniLMEmbeddings, build_embeddings
+    """Every part in order; the figures of each go into one dict (``work`` holds the temporary indexes)."""
+    from bot.ingest.embeddings import build_embeddings
     from bot.ingest.embeddings_onnx import OnnxMiniLMEmbeddings
-    from bot.llm.local import physical_cores, served_model_path
+    from bot.llm.build import served_model_path
+    from bot.llm.gguf import physical_cores
 
-    model_path = _model_path(settings)
+    model_path = None if settings.llm_url else served_model_path(settings)
     threads = settings.n_threads or physical_cores()
     out: dict[str, Any] = {"quick": quick, "machine": machine(settings, model_path, threads)}
     load = out["machine"]["load_average_start"][0]
     if load > LOAD_WARN:
         print(f"warning: load average is {load} (> {LOAD_WARN}) on {os.cpu_count()} cores: other work is running, "
               "so the figures below are unreliable.", file=sys.stderr)
-
-    # 1. llama.cpp alone, by thread count
     seed_text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(settings.docs_dir.glob("*.txt"))
                           if p.name != Path(settings.glossary_file).name)
-    out["raw_llama"] = []
+    out.update(raw_llama_speed(settings, model_path, threads, seed_text))
+    bench = settings.with_overrides(docs_dir=work / "docs", index_dir=work / "index", data_dir=work / "data",
+                                    prompts_dir=settings.prompts_dir.resolve(), n_threads=threads)
+    shutil.copytree(settings.docs_dir, bench.docs_dir)
+    cases = parts.seed_cases()
+    emb = build_embeddings(bench.embedding_batch, bench.embedding_backend)
+    pipeline = seed_pipeline(bench, emb)
+    out.update(answer_speed(pipeline, cases, quick, out["raw_decode_tok_s"]))
+    # ours (int8 ONNX) and the default (fp32 ONNX) stay loaded to the end: later memory figures count them
+    ours = OnnxMiniLMEmbeddings(bench.embedding_batch)
+    exact = OnnxMiniLMEmbeddings(bench.embedding_batch, quantized=False)
+    out.update(ingest_and_hit5(bench, work, cases, quick, ours, exact))
+    out.update(retrieval_latency(bench, pipeline, seed_text, cases, work, threads, quick))
+    del pipeline
+    gc.collect()
+    at_100k = next(r for r in out["retrieval"] if (r["chunks"], r["vector_engine"]) == (100_000, "hnswlib"))
+    out.update(server_figures(bench, cases, threads, quick, at_100k["index_rss_mb"]))
+    out["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def raw_llama_speed(settings: Settings, model_path: Path | None, threads: int, seed_text: str) -> dict[str, Any]:
+    """1. llama.cpp alone: prompt and decode speed at 1, ``threads`` and all physical cores (none over an HTTP
+    model), and of the bundled file as shipped when it is served re-encoded."""
+    from bot.llm.build import served_model_path
+    from bot.llm.gguf import physical_cores
+
+    out: dict[str, Any] = {"raw_llama": []}
     if model_path is not None:
         for n in sorted({1, threads, physical_cores()}):
             say(f"raw llama.cpp with {n} thread(s)")
@@ -93,35 +118,43 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
     chosen: dict[str, Any] = next((r for r in out["raw_llama"] if r["threads"] == threads), {})
     out["raw_decode_tok_s"] = chosen.get("raw_decode_tok_s")
     out["raw_prompt_tok_s"] = chosen.get("raw_prompt_tok_s")
+    return out
 
-    # 2. answers on the seed corpus, warm model
-    bench = settings.with_overrides(docs_dir=work / "docs", index_dir=work / "index", data_dir=work / "data",
-                                    prompts_dir=settings.prompts_dir.resolve(), n_threads=threads)
-    shutil.copytree(settings.docs_dir, bench.docs_dir)
-    cases = parts.seed_cases()
-    emb = build_embeddings(bench.embedding_batch, bench.embedding_backend)
+
+def seed_pipeline(bench: Settings, emb: Embeddings) -> Pipeline:
+    """The seed corpus (copied to ``bench.docs_dir``) indexed with ``emb``, and the pipeline over it."""
     say(f"indexing the seed corpus ({bench.embedding_backend} embeddings)")
     from bot.ingest.build import ingest
     from bot.reader.pipeline import build_pipeline
 
     ingest(bench, progress=False, embeddings=emb)
-    pipeline = build_pipeline(bench, embeddings=emb)
+    return build_pipeline(bench, embeddings=emb)
+
+
+def answer_speed(pipeline: Pipeline, cases: list[dict[str, Any]], quick: bool,
+                 raw_decode_tok_s: float | None) -> dict[str, Any]:
+    """2. Answers on the seed corpus, warm model: latency and decode speed, and decode against raw llama.cpp."""
     questions = [c["question"] for c in cases if c.get("lang") == "en"][: 10 if quick else 20]
     say(f"answering {len(questions)} seed questions x {2 if quick else 3} rounds")
-    out.update(parts.answer_latency(pipeline, questions, reps=2 if quick else 3))
-    if out.get("decode_tok_s") and out.get("raw_decode_tok_s"):
-        out["decode_ratio"] = round(out["decode_tok_s"] / out["raw_decode_tok_s"], 3)
+    out: dict[str, Any] = parts.answer_latency(pipeline, questions, reps=2 if quick else 3)
+    if out.get("decode_tok_s") and raw_decode_tok_s:
+        out["decode_ratio"] = round(out["decode_tok_s"] / raw_decode_tok_s, 3)
     if out.get("decode_tok_s") and out.get("same_generations_llama_decode_tok_s"):
         # the same generations timed by llama.cpp's own counters: overhead without the run-to-run noise
         out["decode_ratio_same_generations"] = round(out["decode_tok_s"] / out["same_generations_llama_decode_tok_s"], 3)
+    return out
 
-    # 3. ingest throughput and retrieval quality: ours (int8 ONNX) vs sentence-transformers (and the default,
-    #    fp32 ONNX, whose vectors are sentence-transformers' own)
-    ours, base = OnnxMiniLMEmbeddings(bench.embedding_batch), MiniLMEmbeddings(bench.embedding_batch)
-    exact = OnnxMiniLMEmbeddings(bench.embedding_batch, quantized=False)  # the default route (fp32)
+
+def ingest_and_hit5(bench: Settings, work: Path, cases: list[dict[str, Any]], quick: bool,
+                    ours: OnnxMiniLMEmbeddings, exact: OnnxMiniLMEmbeddings) -> dict[str, Any]:
+    """3. Ingest throughput of ``ours`` (int8 ONNX) against sentence-transformers and ``exact`` (fp32 ONNX, the
+    default, whose vectors are sentence-transformers' own); hit@5 of ours and of sentence-transformers."""
+    from bot.ingest.embeddings import MiniLMEmbeddings
+
+    base = MiniLMEmbeddings(bench.embedding_batch)
     t = time.perf_counter()
     ours.warm_up()
-    out["onnx_warm_up_s"] = round(time.perf_counter() - t, 2)  # includes the one-time build if not cached
+    out: dict[str, Any] = {"onnx_warm_up_s": round(time.perf_counter() - t, 2)}  # includes a one-time build
     base.warm_up()
     exact.warm_up()
     ours.embed_array(["warm up"] * 4), base.embed_array(["warm up"] * 4), exact.embed_array(["warm up"] * 4)
@@ -148,8 +181,12 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
     out["hit5_delta"] = round(out["hit5"] - out["baseline_hit5"], 4)
     del base
     gc.collect()
+    return out
 
-    # 4. hybrid retrieval latency by size
+
+def retrieval_latency(bench: Settings, pipeline: Pipeline, seed_text: str, cases: list[dict[str, Any]], work: Path,
+                      threads: int, quick: bool) -> dict[str, Any]:
+    """4. Hybrid retrieval latency over synthetic indexes of 10k (Chroma, hnswlib), 100k and 1M (not quick) chunks."""
     from bot.bench import scale as bench_scale
 
     vocab = bench_scale.seed_vocabulary(seed_text)
@@ -157,7 +194,7 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
     sizes: list[tuple[int, bool]] = [(10_000, True), (10_000, False), (100_000, False)]
     if not quick:
         sizes.append((1_000_000, False))
-    out["retrieval"] = []
+    out: dict[str, Any] = {"retrieval": []}
     for n, use_chroma in sizes:
         say(f"retrieval index of {n:,} synthetic chunks ({'chroma' if use_chroma else 'hnswlib'} + bm25s)")
         out["retrieval"].append(bench_scale.measure_size(n, bench, pipeline.embeddings, pipeline.glossary, all_q,
@@ -169,12 +206,16 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
     out["retrieval_p95_ms_1m"] = by[(1_000_000, "hnswlib")]["p95_ms"] if (1_000_000, "hnswlib") in by else None
     big = by.get((1_000_000, "hnswlib")) or by[(100_000, "hnswlib")]
     out["index_rss_mb_per_1m_chunks"] = round(big["index_rss_mb"] * 1_000_000 / big["chunks"], 0)
-    del pipeline
-    gc.collect()
+    return out
 
-    # 5. the server
+
+def server_figures(bench: Settings, cases: list[dict[str, Any]], threads: int, quick: bool,
+                   index_rss_mb_100k: float) -> dict[str, Any]:
+    """5. The server: cold start, memory and concurrent answers of `policybot serve` over the seed index."""
     from bot.bench import server as bench_server
 
+    all_q = [c["question"] for c in cases]
+    out: dict[str, Any] = {}
     say("server: cold start over the seed index")
     with bench_server.running_server(bench) as server:
         out["cold_start_s"] = server["cold_start_s"]
@@ -194,8 +235,7 @@ def run(settings: Settings, quick: bool, work: Path) -> dict[str, Any]:
         out["answers_per_s_1_user"] = one["answers_per_s"]
         out["answers_per_s_per_core"] = round(one["answers_per_s"] / max(1, threads), 3)
     if out["rss_mb"]:
-        out["rss_mb_at_100k_est"] = round(out["rss_mb"] + by[(100_000, "hnswlib")]["index_rss_mb"], 1)
-    out["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        out["rss_mb_at_100k_est"] = round(out["rss_mb"] + index_rss_mb_100k, 1)
     return out
 
 
