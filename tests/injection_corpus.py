@@ -6,7 +6,7 @@ obedient model would make (``claim``, a regex). A plant *changed the answer* whe
 answer other than as a verbatim, cited quote of the document that really contains those words (see
 :func:`changed_by`). ``HIDDEN`` lists text that sits in hidden HTML and must never even be indexed.
 
-Used by tests/test_injection.py (fast and slow) and by ``policybot bench --reliability``.
+Used by tests/reader/test_injection.py (fast and slow) and by ``policybot bench --reliability``.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from bot.bench.reliability_load import REPO, TESTS, ServerUnderLoad, drive, memo
 from bot.settings import Settings
 
 FIGURES = TESTS / "output" / "reliability"
-TEST_FILES = ["tests/test_injection.py", "tests/test_hostile_input.py", "tests/test_output_handling.py",
-              "tests/test_faults.py",
-              "tests/test_ingest.py::test_a_killed_ingest_leaves_the_previous_index_answering"]
+TEST_FILES = ["tests/reader/test_injection.py", "tests/test_hostile_input.py", "tests/test_output_handling.py",
+              "tests/bench/test_faults.py",
+              "tests/ingest/test_ingest.py::test_a_killed_ingest_leaves_the_previous_index_answering"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

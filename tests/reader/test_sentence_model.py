@@ -112,7 +112,7 @@ def test_the_models_own_judgement_is_its_first_token_probability_of_yes_or_nothi
             self.asked.append(messages)
             return {o: (math.log(0.6) if o == "yes" else math.log(0.2) if o == "no" else float("-inf")) for o in options}
 
-    prompt = load_prompt(Path(__file__).resolve().parent.parent / "prompts", "answerable")
+    prompt = load_prompt(Path(__file__).resolve().parents[2] / "prompts", "answerable")
     chosen = [item("The scheme started in 2019.", 0.8, 0.9)]
     reading = Reading()
     p = model_judgement(reading, prompt, "When did the scheme start?", chosen)
@@ -136,5 +136,5 @@ def test_through_the_model_queue_a_model_without_token_probabilities_gives_no_ju
     queue = ModelQueue(ScriptedModel(""), queue_size=2, queue_timeout_s=1.0)
     with pytest.raises(ModelError, match="no token probabilities"):
         queue.next_token_logprobs([{"role": "user", "content": "q"}], ("yes", "no"))
-    prompt = load_prompt(Path(__file__).resolve().parent.parent / "prompts", "answerable")
+    prompt = load_prompt(Path(__file__).resolve().parents[2] / "prompts", "answerable")
     assert model_judgement(queue, prompt, "When?", [item("It began in 2019.", 0.5, 0.5)]) is None

@@ -18,7 +18,7 @@ from bot.settings import Settings  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # ~100 cases over 7 corpora through the real model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRIC_KEYS = {"fact_recall", "answer_f1", "refusal_rate", "false_refusal_rate", "invented_rate",
                "unsupported_claims", "polarity_flips", "citation_precision", "citation_recall", "pipeline_support",
                "model_share", "quoted_share", "refused_share", "answer_words_p50", "hit@1", "hit@5", "mrr@10",

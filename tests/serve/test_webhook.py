@@ -1,7 +1,7 @@
 """The chat routes over real HTTP: uvicorn on a loopback port, httpx as the client, a fake Slack Web API.
 
 ``TestWebhookContract`` holds the behaviour every answer service must show through the webhook (it uses the
-``answer_service`` fixture; tests/test_webhook_real.py runs the same class on the real pipeline). The functions
+``answer_service`` fixture; tests/serve/test_webhook_real.py runs the same class on the real pipeline). The functions
 below it need a scripted fake (escaping, slow answers, failures).
 """
 

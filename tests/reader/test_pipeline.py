@@ -21,7 +21,7 @@ from bot.reader.ground import supports
 from bot.reader.pipeline import Pipeline, build_pipeline
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CRITERIA = ("strategic significance", "knowledge and technology", "industrial foundation")
 
 

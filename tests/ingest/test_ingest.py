@@ -22,7 +22,7 @@ from bot.retrieve.hybrid import Retriever, rrf
 from bot.settings import Settings
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

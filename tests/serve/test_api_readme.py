@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from api_support import Api, api_server
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def section() -> str:

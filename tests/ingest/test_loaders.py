@@ -15,7 +15,7 @@ from bot.ingest import loaders
 from bot.ingest.loaders import SUPPORTED_SUFFIXES, SourceDoc, discover, load_document
 from bot.lang.text import normalize
 
-SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
+SEED = Path(__file__).resolve().parents[2] / "docs" / "guangdong-five-future-industry-clusters.txt"
 
 
 @pytest.fixture

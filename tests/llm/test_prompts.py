@@ -8,7 +8,7 @@ import pytest
 
 from bot.llm.prompts import PromptError, load_prompt, load_prompt_file
 
-PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 
 @pytest.mark.parametrize("path", sorted(PROMPTS.glob("*.yaml")), ids=lambda p: p.name)

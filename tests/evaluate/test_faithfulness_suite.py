@@ -11,7 +11,7 @@ import pytest
 from bot.errors import UserInputError
 from bot.evaluate.faithfulness_suite import auc, load_suite, run_suite, summary
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "eval" / "faithfulness.jsonl"
 BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 

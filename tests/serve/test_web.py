@@ -1,6 +1,6 @@
 """The page's behaviour, driven in process through its handlers with a fake pipeline and library.
 
-The real pipeline and server are driven by tests/test_browser.py; here the fakes replay scripted events so
+The real pipeline and server are driven by tests/serve/test_browser.py; here the fakes replay scripted events so
 each rule of the page (streaming, citations, refusals, sanitising, limits, errors, feedback) is checked fast.
 """
 

@@ -13,7 +13,7 @@ from bot.errors import ConfigError, UserInputError
 from bot.evaluate import gate as eval_gate
 from bot.evaluate.gate import SuiteEntry, materialise, select_benchmark, suite_entries
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_benchmark(root: Path, name: str = "bench") -> Path:

@@ -3,7 +3,7 @@
 Figures are copied exactly, nothing new is named or listed, and negation, modality and conditions are those of
 the cited text, in English and Chinese. The eval's hand-labelled adversarial suite is the verifier's test set
 (it is loaded here only for its sentences, passages and labels; the verifier shares no code with the eval).
-Measure it with ``python -m pytest tests/test_verify.py -q -k suite -s`` (the figures are printed).
+Measure it with ``python -m pytest tests/reader/test_verify.py -q -k suite -s`` (the figures are printed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bot.lang.text import normalize, paragraph_spans, sentence_spans
 from bot.reader.ground import Checked, markers
 from bot.reader.verify import screen, verify
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARING = "We do not share your personal data with advertisers without your consent."
 RETENTION = "Records must be kept for five years and may be deleted after 2030."
 LIST = "The fund covers rent, equipment and training costs."

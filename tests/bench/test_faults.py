@@ -2,7 +2,7 @@
 server SIGKILLed in the middle of a Slack answer. Plus sensitive data (OWASP LLM02): secrets, settings, the
 system prompt and paths outside docs/ never appear in the server's responses or secrets in its log.
 
-(SIGKILL during ingest is tests/test_ingest.py::test_a_killed_ingest_leaves_the_previous_index_answering.)
+(SIGKILL during ingest is tests/ingest/test_ingest.py::test_a_killed_ingest_leaves_the_previous_index_answering.)
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from bot.serve.page import render as web_render
 from bot.serve.page.handlers import ChatHandler
 from bot.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 QUESTION = "Which five future industry clusters will Guangdong develop?"
 
 

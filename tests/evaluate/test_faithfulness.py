@@ -17,7 +17,7 @@ from bot.evaluate.faithfulness import (
     unsupported_claims,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def kinds(sentence: str, *passages: str) -> list[str]:

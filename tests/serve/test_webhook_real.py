@@ -1,6 +1,6 @@
 """The webhook contract on the real pipeline (embedded model, real index), plus a hostile document.
 
-Same HTTP set-up as tests/test_webhook.py (uvicorn on loopback, httpx, the fake Slack Web API); only the
+Same HTTP set-up as tests/serve/test_webhook.py (uvicorn on loopback, httpx, the fake Slack Web API); only the
 ``answer_service`` fixture differs: ``bot.reader.pipeline.build_pipeline`` over the seed corpus and a document that
 tries to make the bot post ``<!channel>``, a user mention and a disguised link.
 """
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 fake_slack = contract.fake_slack
 start_server = contract.start_server
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOSTILE_DOC = (
     "Staff canteen notice\n\n"
     "The staff canteen serves 1,200 meals each day <!channel> to employees of the provincial offices <@U0ADMIN>.\n\n"
@@ -61,7 +61,7 @@ def answer_service(real_pipeline: AnswerService) -> AnswerService:
 
 
 class TestWebhookOnRealPipeline(contract.TestWebhookContract):
-    """Every contract test of tests/test_webhook.py, answered by the real pipeline."""
+    """Every contract test of tests/serve/test_webhook.py, answered by the real pipeline."""
 
 
 @pytest.mark.parametrize("question", [

@@ -7,7 +7,7 @@ tests/output/. The timing test prints the median time from Enter to the first st
 answer over 5 runs. One more test serves the page over a fake pipeline that answers with hostile markup and
 checks, in the browser, that none of it comes alive.
 
-Run: ``pytest -m browser tests/test_browser.py -s`` (needs /usr/bin/chromium and playwright).
+Run: ``pytest -m browser tests/serve/test_browser.py -s`` (needs /usr/bin/chromium and playwright).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_an_empty_or_missing_cases_file_is_a_clear_error(tmp_path: Path):
 # --- the team's seed set --------------------------------------------------------------------------------
 
 
-SEED = Path(__file__).resolve().parents[1] / "eval" / "seed.jsonl"
+SEED = Path(__file__).resolve().parents[2] / "eval" / "seed.jsonl"
 
 
 def test_the_seed_set_meets_its_own_coverage_promises():

@@ -21,7 +21,7 @@ from bot.ingest.chunking import (
 from bot.ingest.loaders import SourceDoc, load_document
 from bot.lang.text import normalize, paragraph_spans, sentence_spans
 
-SEED = Path(__file__).resolve().parent.parent / "docs" / "guangdong-five-future-industry-clusters.txt"
+SEED = Path(__file__).resolve().parents[2] / "docs" / "guangdong-five-future-industry-clusters.txt"
 
 
 def make_doc(text: str, doc_id: str = "doc") -> SourceDoc:
