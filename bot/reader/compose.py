@@ -13,6 +13,8 @@ from collections.abc import Callable
 from bot.lang.cjk import count_cjk, has_cjk
 from bot.lang.words import stems
 from bot.reader.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
+from bot.reader.verify_polarity import ADVISE, IF, NEG, OBLIGE, ONLY, PERMIT
+from bot.reader.verify_polarity import tokens as polarity_tokens
 
 W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
 QUOTE_WORDS = 60  # the default of the ``quote_words`` setting
@@ -78,6 +80,11 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
         if used >= budget * 0.6:
             break
     keep.sort()
+    if not keeps_meaning(clauses, keep):
+        if 0 not in keep:
+            keep = [0, *keep]  # the opening clause carries the negation or the modal: keep it
+        if not keeps_meaning(clauses, keep):
+            return text  # a cut would change what the sentence asserts: quote it whole
     pieces = []
     for j, i in enumerate(keep):
         piece = clauses[i].strip()
@@ -90,6 +97,20 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
     if keep[-1] != len(clauses) - 1:
         out += " …"
     return out
+
+
+_SCOPING = frozenset({NEG, OBLIGE, PERMIT, ADVISE, ONLY})  # cues that reach over the clauses after them
+_BOUNDING = frozenset({IF, ONLY})  # cues of a clause that bounds what the clauses before it assert
+
+
+def keeps_meaning(clauses: list[str], keep: list[int]) -> bool:
+    """Does quoting only the ``keep`` clauses keep what the sentence asserts? Not when a dropped clause before
+    the first kept one holds a negation, a modal or "only" (they reach over what follows: "we will not sell,
+    lease, publish or share ..."), nor when a dropped clause holds a condition ("except as set forth ...",
+    "unless ...", 除非): the verifier's polarity rules, applied to the cut."""
+    lead = {c for i in range(keep[0]) for tok in polarity_tokens(clauses[i]) for c in tok.cues}
+    dropped = {c for i in range(len(clauses)) if i not in keep for tok in polarity_tokens(clauses[i]) for c in tok.cues}
+    return not (lead & _SCOPING or dropped & _BOUNDING)
 
 
 def attributed(item: Evidence, text: str) -> str:

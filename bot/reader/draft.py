@@ -6,6 +6,7 @@ and streams the model's tokens; ``reject_draft`` says why supported sentences st
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Generator
@@ -41,7 +42,8 @@ def write_draft(model: ChatModel, prompt: Prompt, settings: Settings, question: 
         lines.pop()
     parts: list[str] = []
     stream = model.stream_chat(messages, max_tokens=settings.max_answer_tokens,
-                                    temperature=settings.temperature, stop=[tag, "\n\n"])
+                               temperature=settings.temperature, stop=[tag, "\n\n"])
+    cut_short = False
     try:
         for delta in stream:
             if not parts:
@@ -49,6 +51,7 @@ def write_draft(model: ChatModel, prompt: Prompt, settings: Settings, question: 
             parts.append(delta)
             yield Token(delta)
             if rambling("".join(parts)):
+                cut_short = True
                 break  # the draft repeats itself or runs past four sentences: stop paying for it
     finally:
         close = getattr(stream, "close", None)
@@ -56,7 +59,20 @@ def write_draft(model: ChatModel, prompt: Prompt, settings: Settings, question: 
             close()
     trace.completion_tokens = int(getattr(model, "last_usage", {}).get("completion_tokens", len(parts)))
     trace.model_hash = model.model_hash
-    return "".join(parts)
+    draft = "".join(parts)
+    if cut_short or trace.completion_tokens >= settings.max_answer_tokens:
+        return whole_sentences(draft)
+    return draft
+
+
+_END = re.compile(r"(?:[.!?;](?!\w)|[。！？；])[\"”’')）]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*")
+
+
+def whole_sentences(draft: str) -> str:
+    """A draft stopped before the model ended it, without its unfinished last sentence: "they are subject to
+    the third-" would be checked, and quoted, as if the model had meant it."""
+    ends = [m.end() for m in _END.finditer(draft)]
+    return draft[: ends[-1]] if ends else ""
 
 
 def reject_draft(question: str, kind: str, terms: set[str], sentences: list[tuple[str, list[int]]],

@@ -71,12 +71,16 @@ class Evidence:
 
 
 _FOOTNOTE = re.compile(r"\s*\[\d{1,3}\]")
+_BRACKETED_NUMBER = re.compile(r"\[(\d{4,})\]")
 
 
 def without_footnotes(text: str) -> str:
     """The text without the source's own footnote markers ("... programme[3][4], ..."): in an answer or a prompt
-    they would read as citations of evidence that does not exist. A citation still quotes the source exactly."""
-    return _FOOTNOTE.sub("", text)
+    they would read as citations of evidence that does not exist. A longer bracketed number is part of the text
+    (the year of a document number, "国办发[2020]10号") and keeps its place in other brackets, 〔2020〕 in Chinese
+    (the official form) and (2020) otherwise, for the same reason. A citation still quotes the source exactly."""
+    text = _FOOTNOTE.sub("", text)
+    return _BRACKETED_NUMBER.sub(r"〔\1〕" if CJK_CHAR.search(text) else r"(\1)", text)
 
 
 def terms_of(text: str) -> set[str]:

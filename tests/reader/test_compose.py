@@ -36,3 +36,20 @@ def test_a_quote_from_a_named_chinese_speaker_is_attributed_in_chinese():
     item.speaker = speaker
     assert attributed(item, item.text) == "张建国表示：\u201c全市将新增床位两千张。\u201d"
     assert chinese_speaker("会议指出，要加快发展。") is None  # no person named: nobody to attribute it to
+
+
+def test_a_cut_never_drops_the_negation_or_the_condition_that_governs_the_clause_it_keeps():
+    sentence = ("The agency will not sell, rent, trade or share your email address with advertisers or marketing "
+                "partners of any kind, except when a court orders it in writing.")
+    cut = trim(sentence, {"share", "email", "address"}, 10)
+    assert cut == sentence  # "share your email address with advertisers …" alone would say the opposite
+    unguarded = ("Visitors can read every page, and the office keeps the address of each visitor for two years, "
+                 "and it publishes a yearly summary of the visits.")
+    assert "…" in trim(unguarded, {"keep", "address", "visitor"}, 12)  # no cue reaches over the kept clause
+
+
+def test_a_document_numbers_bracketed_year_is_kept_but_never_read_as_a_citation():
+    item = evidence("根据国家税务总局公告[2020]10号的规定，相关物资免征个人所得税。")
+    (text, _), = quote_answer("相关物资如何征税？", [], [item])
+    assert "〔2020〕10号" in text and "[2020]" not in text
+    assert "(2021)" in evidence("The court ruling [2021] EWHC 7 stands.").prompt_line(1)

@@ -1,0 +1,46 @@
+"""The model's draft (bot/reader/draft.py): streamed, stopped when it rambles, never ending in half a sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes import ScriptedModel
+
+from bot.answer import Token, Trace
+from bot.llm.prompts import load_prompt
+from bot.reader.draft import whole_sentences, write_draft
+from bot.reader.evidence import Evidence
+from bot.settings import Settings
+
+PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+
+
+def test_only_whole_sentences_are_kept_of_a_draft_the_model_did_not_finish() -> None:
+    assert whole_sentences("Data goes to payment processors [1]. They are subject to the third-") == \
+        "Data goes to payment processors [1]."
+    assert whole_sentences("自2020年起施行[2]。另外，相关") == "自2020年起施行[2]。"
+    assert whole_sentences("It costs 3.5 million") == ""  # a decimal point ends no sentence
+    assert whole_sentences("Under 5 U.S.C. 552a, records are kept [1]. The Act (5 U.S.C") == \
+        "Under 5 U.S.C. 552a, records are kept [1]."
+
+
+def draft_of(text: str, max_tokens: int) -> str:
+    settings = Settings(prompts_dir=PROMPTS, max_answer_tokens=max_tokens)
+    item = Evidence("d1", "Title", "d1.txt", "c1", 0, 0, 30, "Data goes to payment processors.", 0, score=1.0)
+    steps = write_draft(ScriptedModel(text), load_prompt(PROMPTS, "answer"), settings, "Who gets my data?",
+                        [item], [item.text], Trace(), 0.0)
+    tokens: list[str] = []
+    while True:
+        try:
+            event = next(steps)
+        except StopIteration as done:
+            assert "".join(tokens) == text  # the page saw the stream as the model wrote it
+            return str(done.value)
+        assert isinstance(event, Token)
+        tokens.append(event.text)
+
+
+def test_a_draft_cut_by_the_token_limit_loses_its_unfinished_sentence_and_a_finished_one_is_whole() -> None:
+    text = "Data goes to payment processors [1]. They are subject to the third-"
+    assert draft_of(text, max_tokens=11) == "Data goes to payment processors [1]."
+    assert draft_of(text, max_tokens=96) == text  # the model stopped by itself: its draft is what it wrote
