@@ -26,7 +26,20 @@ from difflib import SequenceMatcher
 from bot.lang.cjk import is_cjk
 from bot.lang.words import numbers
 from bot.reader.ground import MARKER, Checked
-from bot.reader.verify_polarity import AMOUNTS, IF, KIND, ONLY, REPORTING, ZH_NAME_TAGS, Tok, tokens
+from bot.reader.verify_polarity import (
+    ADVISE,
+    AMOUNTS,
+    IF,
+    KIND,
+    NEG,
+    OBLIGE,
+    ONLY,
+    PERMIT,
+    REPORTING,
+    ZH_NAME_TAGS,
+    Tok,
+    tokens,
+)
 
 _LIST_SEPARATORS = frozenset({",", "、", "and", "or", "和", "或者", "及", "以及"})
 _CLAUSE_JOINERS = frozenset({"and", "but", "or", "while", "whereas"})
@@ -71,6 +84,37 @@ def _split(passage: list[Tok], lo: int, hi: int, joiners: bool = False) -> tuple
     return (gap[: cut[0]], gap[cut[-1] + 1 :]) if cut else None
 
 
+_ITEM_SEPARATORS = frozenset({",", "、"})  # English list commas and the Chinese enumeration comma (not ，)
+_FLIPPING = frozenset({NEG, OBLIGE, PERMIT, ADVISE})  # cues whose loss turns a claim into its opposite
+
+
+def _list_start(passage: list[Tok], j: int) -> int:
+    """Where a list of short items that runs into ``passage[j]`` begins: "will not sell, lease, publish or share"
+    copied from "publish" begins at "not sell" (the negation covers every item), so the clause leading into
+    the copy is read from there. Items are at most two tokens; anything longer is a clause of its own."""
+    k = j
+    while k >= 2 and passage[k - 1].key in _ITEM_SEPARATORS:
+        m = k - 2
+        while m >= 0 and not passage[m].boundary and k - 1 - m <= 2:
+            m -= 1
+        if m >= 0 and not passage[m].boundary and k - 1 - m > 2:
+            m += 1  # the item is the two tokens before the separator; what precedes them leads into the list
+        k = m + 1
+        if m < 0 or passage[m].key not in _ITEM_SEPARATORS:
+            break
+    return k
+
+
+def _list_lead(passage: list[Tok], lo: int, j: int, clause: int) -> list[Tok] | None:
+    """When the copy resumes at ``passage[j]`` inside a list (``clause``: the tokens since the last boundary), the
+    tokens from the clause that leads into the list up to ``j``; None when ``j`` starts no list item."""
+    start = max(_list_start(passage, j), lo)
+    if start >= j - clause:
+        return None
+    lead = _split(passage, lo, start)
+    return (lead[1] if lead else passage[lo:start]) + passage[start:j]
+
+
 def _kinds(features: frozenset[str]) -> str:
     """ "negation differs", "modality and negation differ"."""
     kinds = sorted({KIND[f] for f in features})
@@ -94,6 +138,9 @@ def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]],
             split = _split(passage, 0, j)
             p_gap = split[1] if split else passage[:j]
             required = allowed = _cues(p_gap)
+            listed = _list_lead(passage, 0, j, len(p_gap))
+            if listed is not None:
+                required, allowed, p_gap = required | _cues(listed) & _FLIPPING, allowed | _cues(listed), listed
         elif j == len(passage):  # after the last: a condition bounding the copied clause must be kept
             split = _split(passage, prev_j + 1, len(passage), joiners=True)
             p_gap = [] if passage[prev_j].boundary else split[0] if split else passage[prev_j + 1 :]
@@ -103,6 +150,9 @@ def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]],
             split = _split(passage, prev_j + 1, j)
             if split:  # the sentence skips clauses: keep the condition after, and the cues leading into j
                 required, allowed = _conditions(split[0]) | _cues(split[1]), _cues(p_gap)
+                listed = _list_lead(passage, prev_j + 1, j, len(split[1]))
+                if listed is not None:
+                    required |= _cues(listed) & _FLIPPING
             else:
                 required = allowed = _cues(p_gap)
         got = _cues(s_gap)

@@ -165,3 +165,13 @@ def test_screen_drops_rejected_sentences_with_the_reason_and_recites_supported_o
     assert out.sentences == [("Records must be kept for five years.", [2]),
                              ("The fund covers rent and training costs.", [1])]
     assert out.dropped[0] == "earlier" and "number seven not in the cited passage" in out.dropped[1]
+
+
+def test_a_negation_before_a_list_covers_every_item_a_sentence_copies_from_it() -> None:
+    passage = "The office will not sell, rent, publish or share your address with anyone, except as the law requires."
+    assert not verify("The office will publish or share your address with anyone, except as the law requires [1].",
+                      [passage]).ok
+    assert verify("The office will not sell, rent, publish or share your address with anyone, except as the law "
+                  "requires [1].", [passage]).ok
+    assert not verify("经营者可以出租、出借营业执照[1]。", ["经营者不得转让、出租、出借营业执照。"]).ok
+    assert verify("The fund covers equipment and training costs [1].", [LIST]).ok  # a list without a cue: no change
