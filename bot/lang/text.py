@@ -125,6 +125,12 @@ def _add_span(text: str, start: int, end: int, out: list[tuple[int, int]]) -> No
         out.append((start, end))
 
 
+def ends_sentence(text: str) -> bool:
+    """True if ``text`` ends as a sentence does: with 。！？； or .!? (closing quotes and brackets after it allowed)."""
+    body = text.rstrip().rstrip("".join(_CLOSERS))
+    return bool(body) and body[-1] in _TERMINALS
+
+
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
     """Spans of the paragraphs (separated by blank lines), without surrounding whitespace."""
     spans: list[tuple[int, int]] = []

@@ -16,7 +16,8 @@ Message = dict[str, str]
 
 
 class ChatModel(Protocol):
-    """What the pipeline needs from a language model. Implementations may also keep ``last_usage``."""
+    """What the pipeline needs from a language model. Implementations may also keep ``last_usage`` (token counts,
+    timings, and ``finish_reason``: "stop" when the model ended its reply, "length" at the ``max_tokens`` limit)."""
 
     @property
     def model_id(self) -> str: ...

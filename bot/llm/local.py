@@ -150,6 +150,7 @@ class LlamaCppModel:
         self.last_usage = {"prompt_tokens": len(tokens), "cached_tokens": cached}
         pieces: list[str] = []
         first: float | None = None
+        finish: str | None = None
         chunks = llm.create_completion(
             prompt=tokens,
             max_tokens=max_tokens,
@@ -161,6 +162,7 @@ class LlamaCppModel:
         try:
             for chunk in chunks:
                 delta = chunk["choices"][0]["text"]
+                finish = chunk["choices"][0].get("finish_reason") or finish
                 if delta:
                     if first is None:
                         first = time.perf_counter()
@@ -171,6 +173,7 @@ class LlamaCppModel:
         finally:
             chunks.close()
             self.last_usage = self._usage(tokens, cached, "".join(pieces), start, first, time.perf_counter())
+            self.last_usage["finish_reason"] = finish  # "stop" or "length" (the max_tokens limit); None if cut off
 
     def _usage(
         self, tokens: list[int], cached: int, completion: str, start: float, first: float | None, end: float

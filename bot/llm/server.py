@@ -213,6 +213,7 @@ class OpenAIServerModel:
         start = time.perf_counter()
         first: float | None = None
         n_deltas = 0
+        finish: str | None = None
         usage: dict[str, Any] = {}
         self.last_usage = {}
         try:
@@ -231,6 +232,7 @@ class OpenAIServerModel:
                         raise ModelError(f"The LLM server at {self.base_url} failed: {event['error']}.")
                     usage = event.get("usage") or usage
                     choices = event.get("choices") or [{}]
+                    finish = choices[0].get("finish_reason") or finish
                     delta = (choices[0].get("delta") or {}).get("content") or ""
                     if delta:
                         if first is None:
@@ -245,6 +247,7 @@ class OpenAIServerModel:
             self.last_usage = {
                 "prompt_tokens": usage.get("prompt_tokens"),
                 "completion_tokens": n_out,
+                "finish_reason": finish,
                 "ttft_s": (first - start) if first is not None else None,
                 "total_s": end - start,
                 "decode_tok_s": (n_out - 1) / (end - first)

@@ -6,18 +6,18 @@ and streams the model's tokens; ``reject_draft`` says why supported sentences st
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Generator
 
 from bot.answer import Event, Token, Trace
-from bot.lang.text import sentence_spans
+from bot.lang.text import ends_sentence, sentence_spans
 from bot.lang.words import stems
 from bot.llm.contract import ChatModel
 from bot.llm.prompts import Prompt
 from bot.reader import answer_types
 from bot.reader.evidence import REPORTING, Evidence
+from bot.reader.ground import MARKER
 from bot.settings import Settings
 
 
@@ -57,22 +57,22 @@ def write_draft(model: ChatModel, prompt: Prompt, settings: Settings, question: 
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-    trace.completion_tokens = int(getattr(model, "last_usage", {}).get("completion_tokens", len(parts)))
+    usage = getattr(model, "last_usage", {}) or {}
+    trace.completion_tokens = int(usage.get("completion_tokens", len(parts)))
     trace.model_hash = model.model_hash
     draft = "".join(parts)
-    if cut_short or trace.completion_tokens >= settings.max_answer_tokens:
-        return whole_sentences(draft)
-    return draft
-
-
-_END = re.compile(r"(?:[.!?;](?!\w)|[。！？；])[\"”’')）]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*")
+    finish = usage.get("finish_reason")  # backends that do not say are judged by the token count
+    at_limit = finish == "length" if finish else trace.completion_tokens >= settings.max_answer_tokens
+    return whole_sentences(draft) if cut_short or at_limit else draft
 
 
 def whole_sentences(draft: str) -> str:
     """A draft stopped before the model ended it, without its unfinished last sentence: "they are subject to
-    the third-" would be checked, and quoted, as if the model had meant it."""
-    ends = [m.end() for m in _END.finditer(draft)]
-    return draft[: ends[-1]] if ends else ""
+    the third-" would be checked, and quoted, as if the model had meant it. Sentences as ``sentence_spans``
+    finds them; a citation marker after the full stop belongs to its sentence."""
+    ends = {b for _, b in sentence_spans(draft)} | {m.end() for m in MARKER.finditer(draft)}
+    whole = [b for b in ends if ends_sentence(MARKER.sub("", draft[:b]))]
+    return draft[: max(whole)] if whole else ""
 
 
 def reject_draft(question: str, kind: str, terms: set[str], sentences: list[tuple[str, list[int]]],

@@ -69,6 +69,15 @@ def test_real_model_streams_several_deltas_and_counts_its_prompt(local_model: Ll
 
 
 @pytest.mark.slow
+def test_real_model_says_whether_it_ended_its_reply_or_hit_the_token_limit(local_model: LlamaCppModel) -> None:
+    messages = chat("Write a long story about a lighthouse keeper.", system="You are a storyteller.")
+    list(local_model.stream_chat(messages, max_tokens=4))
+    assert local_model.last_usage["finish_reason"] == "length"
+    list(local_model.stream_chat(chat("Reply with the single word: yes"), max_tokens=64, stop=["\n"]))
+    assert local_model.last_usage["finish_reason"] == "stop"
+
+
+@pytest.mark.slow
 def test_a_fixed_system_prompt_is_read_once_and_reused_from_the_kv_cache(local_model: LlamaCppModel) -> None:
     list(local_model.stream_chat(chat("Hi.", system="An unrelated system prompt."), max_tokens=4))
     list(local_model.stream_chat(chat("Which five clusters were announced?"), max_tokens=8))
@@ -169,6 +178,9 @@ def test_a_real_llama_cpp_server_streams_through_the_settings_route(llama_server
     deltas = list(stream)
     assert len(deltas) > 1 and "".join(deltas).strip()
     assert stream.usage["completion_tokens"] > 1 and stream.usage["ttft_s"] > 0
+    assert stream.usage["finish_reason"] in ("stop", "length")  # through the queue, as the draft reads it
+    list(queue.stream_chat(chat("Write a long story about a lighthouse keeper."), max_tokens=4))
+    assert queue.last_usage["finish_reason"] == "length"
 
 
 @pytest.mark.slow
