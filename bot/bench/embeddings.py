@@ -10,7 +10,7 @@ For each corpus (the seed set over docs/, and the dev split of policyqa, ncp_pol
 - ``hybrid w1``: the same with ``fusion_cjk_vector_weight`` = 1 (what a multilingual model allows).
 
 hit@5 = the share of questions whose top 5 holds a chunk of a gold document that contains a gold answer (an
-alternative of any answer group, by the benchmarks' matching rule, ``bot.evaluate.metrics.contains``; an alternative of
+alternative of any answer group, by the benchmarks' matching rule, ``bot.evaluate.answer_metrics.contains``; an alternative of
 80 characters or more also counts when the chunk holds its first or its second half, since a long evidence span
 may straddle a chunk boundary). A question none of whose gold chunks holds an answer is not scorable and left
 out (the count is shown). doc@5 = a chunk of a gold document among the top 5 (vector search).

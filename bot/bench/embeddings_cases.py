@@ -31,7 +31,7 @@ def dev_cases(path: Path, max_cases: int) -> list[dict[str, Any]]:
 
 def chunk_holds(text: str, answers: Sequence[Sequence[str]]) -> bool:
     """Does a chunk hold a gold answer (any alternative of any group; a long one by either half)?"""
-    from bot.evaluate.metrics import contains, normalize
+    from bot.evaluate.answer_metrics import contains, normalize
 
     for group in answers:
         for alt in group:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.evaluate.metrics import contains, percentile
+from bot.evaluate.answer_metrics import contains
+from bot.evaluate.metrics import percentile
 from bot.settings import Settings
 
 SEED_CASES = Path(__file__).resolve().parents[2] / "eval" / "seed.jsonl"

@@ -2,7 +2,7 @@
 
 This module holds the scored case (:class:`CaseResult`), retrieval ranks and the run-level figures
 (:func:`summarise`, :func:`by_lang`, AUC, percentiles). The answer-level scores (matching by the benchmark rule,
-token F1, citation support) live in ``bot.evaluate.answer_metrics`` and are importable from here too.
+token F1, citation support) live in ``bot.evaluate.answer_metrics``.
 """
 
 from __future__ import annotations
@@ -13,33 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.evaluate.answer_metrics import (
-    CitationStats,
-    Splitter,
-    SupportFn,
-    answer_f1,
-    answer_sentences,
-    citation_stats,
-    contains,
-    fact_recall,
-    facts_matched,
-    is_cjk,
-    marker_numbers,
-    normalize,
-    strip_markers,
-    token_f1,
-    tokens,
-    word_count,
-)
-
-__all__ = [
-    # answer level (bot.evaluate.answer_metrics)
-    "CitationStats", "Splitter", "SupportFn", "answer_f1", "answer_sentences", "citation_stats", "contains",
-    "fact_recall", "facts_matched", "is_cjk", "marker_numbers", "normalize", "strip_markers", "token_f1", "tokens",
-    "word_count",
-    # case and run level (this module)
-    "CaseResult", "auc", "by_lang", "first_gold_rank", "judge_metrics", "percentile", "retrieval_metrics", "summarise",
-]
+from bot.evaluate.answer_metrics import CitationStats
 
 
 def first_gold_rank(doc_ids: Sequence[str], gold: Iterable[str], k: int = 10) -> int | None:

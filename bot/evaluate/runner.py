@@ -20,21 +20,17 @@ from tqdm import tqdm
 
 from bot.answer import Answer, AnswerService, Final, Scope, Token, Trace, Turn
 from bot.errors import UserInputError
-from bot.evaluate.faithfulness import check_answer
-from bot.evaluate.metrics import (
-    CaseResult,
+from bot.evaluate.answer_metrics import (
     CitationStats,
     SupportFn,
-    by_lang,
     citation_stats,
     fact_recall,
     facts_matched,
-    first_gold_rank,
-    retrieval_metrics,
-    summarise,
     word_count,
 )
-from bot.evaluate.metrics import answer_f1 as score_f1
+from bot.evaluate.answer_metrics import answer_f1 as score_f1
+from bot.evaluate.faithfulness import check_answer
+from bot.evaluate.metrics import CaseResult, by_lang, first_gold_rank, retrieval_metrics, summarise
 from bot.evaluate.report import Report
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.errors import UserInputError
+from bot.evaluate.answer_metrics import contains, normalize
 from bot.evaluate.gate import BENCHMARKS, SuiteEntry, full_entries
-from bot.evaluate.metrics import contains, normalize
 from bot.evaluate.runner import Case, load_cases
 from bot.reader import answer_types, evidence
 from bot.reader.calibration import DEFAULT_FILE, FEATURES, answerability_features

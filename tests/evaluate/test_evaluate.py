@@ -14,8 +14,8 @@ import pytest
 
 from bot.answer import Answer, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
 from bot.errors import ConfigError, UserInputError
+from bot.evaluate.answer_metrics import contains, normalize
 from bot.evaluate.cli import add_eval_arguments, eval_command
-from bot.evaluate.metrics import contains, normalize
 from bot.evaluate.report import GATES, Gate, compare, render_markdown, write_reports
 from bot.evaluate.runner import Case, load_cases, run_eval
 from bot.settings import Settings

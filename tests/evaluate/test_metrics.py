@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evaluate.metrics import (
-    CaseResult,
+from bot.evaluate.answer_metrics import (
     CitationStats,
     answer_f1,
     answer_sentences,
@@ -13,14 +12,11 @@ from bot.evaluate.metrics import (
     contains,
     fact_recall,
     facts_matched,
-    first_gold_rank,
     normalize,
-    percentile,
-    retrieval_metrics,
-    summarise,
     token_f1,
     word_count,
 )
+from bot.evaluate.metrics import CaseResult, first_gold_rank, percentile, retrieval_metrics, summarise
 
 
 def overlap_support(sentence: str, passage: str) -> bool:
