@@ -94,13 +94,13 @@ def _list_start(passage: list[Tok], j: int) -> int:
     the copy is read from there. Items are at most two tokens; anything longer is a clause of its own."""
     k = j
     while k >= 2 and passage[k - 1].key in _ITEM_SEPARATORS:
-        m = k - 2
-        while m >= 0 and not passage[m].boundary and k - 1 - m <= 2:
-            m -= 1
-        if m >= 0 and not passage[m].boundary and k - 1 - m > 2:
-            m += 1  # the item is the two tokens before the separator; what precedes them leads into the list
-        k = m + 1
-        if m < 0 or passage[m].key not in _ITEM_SEPARATORS:
+        sep = start = k - 1
+        while start > 0 and sep - start < 2 and not passage[start - 1].boundary:
+            start -= 1  # the item before the separator: up to two tokens
+        if start == sep:
+            break
+        k = start
+        if start == 0 or passage[start - 1].key not in _ITEM_SEPARATORS:
             break
     return k
 
