@@ -13,7 +13,7 @@ from collections.abc import Callable
 from bot.lang.cjk import count_cjk, has_cjk
 from bot.lang.words import stems
 from bot.reader.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
-from bot.reader.verify_polarity import ADVISE, IF, NEG, OBLIGE, ONLY, PERMIT
+from bot.reader.verify_polarity import BOUNDING, FLIPPING, ONLY
 from bot.reader.verify_polarity import tokens as polarity_tokens
 
 W_CLAUSE_MEANING = 4.0  # one question word shared counts as a quarter of full closeness in meaning
@@ -99,8 +99,7 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
     return out
 
 
-_SCOPING = frozenset({NEG, OBLIGE, PERMIT, ADVISE, ONLY})  # cues that reach over the clauses after them
-_BOUNDING = frozenset({IF, ONLY})  # cues of a clause that bounds what the clauses before it assert
+_SCOPING = FLIPPING | {ONLY}  # cues that reach over the clauses after them
 
 
 def keeps_meaning(clauses: list[str], keep: list[int]) -> bool:
@@ -110,7 +109,7 @@ def keeps_meaning(clauses: list[str], keep: list[int]) -> bool:
     "unless ...", 除非): the verifier's polarity rules, applied to the cut."""
     lead = {c for i in range(keep[0]) for tok in polarity_tokens(clauses[i]) for c in tok.cues}
     dropped = {c for i in range(len(clauses)) if i not in keep for tok in polarity_tokens(clauses[i]) for c in tok.cues}
-    return not (lead & _SCOPING or dropped & _BOUNDING)
+    return not (lead & _SCOPING or dropped & BOUNDING)
 
 
 def attributed(item: Evidence, text: str) -> str:

@@ -27,14 +27,10 @@ from bot.lang.cjk import is_cjk
 from bot.lang.words import numbers
 from bot.reader.ground import MARKER, Checked
 from bot.reader.verify_polarity import (
-    ADVISE,
     AMOUNTS,
-    IF,
+    BOUNDING,
+    FLIPPING,
     KIND,
-    NEG,
-    OBLIGE,
-    ONLY,
-    PERMIT,
     REPORTING,
     ZH_NAME_TAGS,
     Tok,
@@ -85,7 +81,6 @@ def _split(passage: list[Tok], lo: int, hi: int, joiners: bool = False) -> tuple
 
 
 _ITEM_SEPARATORS = frozenset({",", "、"})  # English list commas and the Chinese enumeration comma (not ，)
-_FLIPPING = frozenset({NEG, OBLIGE, PERMIT, ADVISE})  # cues whose loss turns a claim into its opposite
 
 
 def _list_start(passage: list[Tok], j: int) -> int:
@@ -123,7 +118,7 @@ def _kinds(features: frozenset[str]) -> str:
 
 
 def _conditions(toks: Sequence[Tok]) -> frozenset[str]:
-    return _cues(toks) & {IF, ONLY}
+    return _cues(toks) & BOUNDING
 
 
 def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]], owner: list[int]) -> list[str]:
@@ -140,7 +135,7 @@ def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]],
             required = allowed = _cues(p_gap)
             listed = _list_lead(passage, 0, j, len(p_gap))
             if listed is not None:
-                required, allowed, p_gap = required | _cues(listed) & _FLIPPING, allowed | _cues(listed), listed
+                required, allowed, p_gap = required | _cues(listed) & FLIPPING, allowed | _cues(listed), listed
         elif j == len(passage):  # after the last: a condition bounding the copied clause must be kept
             split = _split(passage, prev_j + 1, len(passage), joiners=True)
             p_gap = [] if passage[prev_j].boundary else split[0] if split else passage[prev_j + 1 :]
@@ -152,7 +147,7 @@ def _polarity(sent: list[Tok], passage: list[Tok], pairs: list[tuple[int, int]],
                 required, allowed = _conditions(split[0]) | _cues(split[1]), _cues(p_gap)
                 listed = _list_lead(passage, prev_j + 1, j, len(split[1]))
                 if listed is not None:
-                    required |= _cues(listed) & _FLIPPING
+                    required |= _cues(listed) & FLIPPING
             else:
                 required = allowed = _cues(p_gap)
         got = _cues(s_gap)

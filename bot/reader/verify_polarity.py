@@ -21,6 +21,8 @@ from bot.lang.text import normalize, word_set
 from bot.lang.words import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, stem
 
 NEG, OBLIGE, PERMIT, ADVISE, ONLY, ALL, HEDGE, IF = "neg", "oblige", "permit", "advise", "only", "all", "hedge", "if"
+FLIPPING = frozenset({NEG, OBLIGE, PERMIT, ADVISE})  # cues whose loss turns a claim into its opposite
+BOUNDING = frozenset({IF, ONLY})  # cues of a clause that bounds what the clause it goes with asserts
 KIND = {NEG: "negation", OBLIGE: "modality", PERMIT: "modality", ADVISE: "modality", ONLY: "restriction",
         ALL: "quantifier", HEDGE: "hedge", IF: "condition"}
 
