@@ -222,6 +222,9 @@ class Pipeline:
         timings = {} if timings is None else timings
         t = time.perf_counter()
         standalone = condense(question, history)
+        named = loaded.named(standalone) if scope is None or scope.is_empty() else None
+        if named is not None:  # "<title> privacy policy: ...": search that document for what is asked
+            scope, standalone = named.scope, named.asked
         found = loaded.retriever.run(standalone, scope=scope)
         timings["retrieve"] = round(time.perf_counter() - t, 4)
         t = time.perf_counter()

@@ -17,6 +17,7 @@ from bot.reader.evidence import Evidence
 from bot.reader.injection import planted_spans
 from bot.reader.speakers import Speaker, attribute
 from bot.retrieve.hybrid import Retriever
+from bot.retrieve.named import Named, named_documents
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Loaded:
     retriever: Retriever
     speakers: dict[str, tuple[list[int], list[Speaker | None]]] = field(default_factory=dict)
     planted: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    titles: dict[str, str] | None = None
 
     def speaker_at(self, doc_id: str, offset: int) -> Speaker | None:
         if doc_id not in self.speakers:
@@ -73,6 +75,12 @@ class Loaded:
             return
         item.speaker = Speaker(speaker.name, role)
         item.cite_start, item.cite_end, item.cite_text = start, stop, text[start:stop]
+
+    def named(self, question: str) -> Named | None:
+        """The indexed documents the question names by title (see ``bot.retrieve.named``)."""
+        if self.titles is None:
+            self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
+        return named_documents(question, self.titles)
 
     def searched(self, standalone: str, scope: Scope | None) -> str:
         """What a refusal says was searched: how many documents, within which scope, for which question."""

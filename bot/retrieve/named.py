@@ -1,0 +1,70 @@
+"""Questions that name their document: "example.com privacy policy: do you share my data?".
+
+A question whose leading part, cut off by a colon or a comma, names an indexed document by its whole title
+("<title> privacy policy: ...", "According to the <title>, ...") says where to look in that part, and what it
+asks in the rest. Retrieval is scoped to that document (to every document of that title) and the evidence is
+scored against the rest: otherwise the words that name the document pick out the sentences that repeat its
+name (its heading, "This privacy policy applies to ...") over the ones that answer. A title named inside the
+question itself ("What did <agency> announce in March?") is left to retrieval: many documents may mention
+what is one document's title (an issuing agency's name heads each of its notices).
+
+Only whole titles count, matched on word boundaries (anywhere, for Chinese), and only titles long enough
+not to be an ordinary word of a question (:data:`MIN_TITLE_CHARS`); the rest must still be a question of
+:data:`MIN_ASKED_WORDS` words or more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.answer import Scope
+from bot.lang.cjk import count_cjk, has_cjk
+
+MIN_TITLE_CHARS = 6  # shorter titles ("Notes", "FAQ") are words a question uses for other things
+MIN_ASKED_WORDS = 3  # what is left must still be a question (Latin words; Chinese at two characters a word)
+_LEAD = re.compile(r"^(?P<lead>[^:：,，?？]+)[:：,，]\s*(?P<rest>\S.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Named:
+    """The documents a question names, and what it asks once the naming part is set aside."""
+
+    doc_ids: tuple[str, ...]
+    asked: str
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(doc_ids=self.doc_ids)
+
+
+def _words(text: str) -> float:
+    return len(re.findall(r"[A-Za-z0-9]+", text)) + count_cjk(text) / 2
+
+
+def _mentions(question: str, title: str) -> re.Match[str] | None:
+    if has_cjk(title):
+        return re.search(re.escape(title), question)
+    return re.search(rf"(?<![\w.-]){re.escape(title)}(?![\w-])", question, re.IGNORECASE)
+
+
+def named_documents(question: str, titles: Mapping[str, str]) -> Named | None:
+    """The indexed documents whose whole title the question names in a leading part of its own (``titles``:
+    doc id -> title), with the question cut to what it asks; None when it names none that way."""
+    lead = _LEAD.match(question.strip())
+    if lead is None or _words(lead.group("rest")) < MIN_ASKED_WORDS:
+        return None
+    where = lead.group("lead")
+    folded = where.lower()
+    hits: list[tuple[str, int]] = []
+    for doc_id, title in titles.items():
+        title = title.strip()
+        if len(title) < (3 if has_cjk(title) else MIN_TITLE_CHARS) or title.lower() not in folded:
+            continue  # (the plain test first: a corpus may have thousands of titles)
+        if _mentions(where, title):
+            hits.append((doc_id, len(title)))
+    if not hits:
+        return None
+    longest = max(n for _, n in hits)  # "example.com" and "shop.example.com" both match: the longer one
+    return Named(tuple(sorted(d for d, n in hits if n == longest)), lead.group("rest").strip())

@@ -1,0 +1,82 @@
+"""A question whose leading part names an indexed document by title is scoped to it and scored on the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.retrieve.named import named_documents
+
+TITLES = {"shop": "shop.example.com", "news": "example.com", "plan": "Annual Transport Plan 2024",
+          "notice": "关于做好春季招聘工作的通知", "faq": "FAQ"}
+
+
+def test_a_leading_part_naming_a_title_scopes_the_question_and_is_cut_off() -> None:
+    named = named_documents("shop.example.com privacy policy: Do you sell my personal data?", TITLES)
+    assert named is not None
+    assert named.doc_ids == ("shop",)  # the longer title wins over "example.com" inside it
+    assert named.asked == "Do you sell my personal data?"
+    assert named.scope.doc_ids == ("shop",)
+
+
+def test_a_comma_lead_in_names_the_document_too() -> None:
+    named = named_documents("According to the annual transport plan 2024, how many buses will be bought?", TITLES)
+    assert named is not None and named.doc_ids == ("plan",)
+    assert named.asked == "how many buses will be bought?"
+
+
+def test_chinese_titles_match_without_word_boundaries() -> None:
+    named = named_documents("根据关于做好春季招聘工作的通知：招聘会什么时候举行？", TITLES)
+    assert named is not None and named.doc_ids == ("notice",) and named.asked == "招聘会什么时候举行？"
+
+
+@pytest.mark.parametrize("question", [
+    "What does the Annual Transport Plan 2024 say about buses?",  # named inside the question: retrieval decides
+    "Privacy policy: do you sell my data?",  # no title named
+    "FAQ: how do I reset my password?",  # a title too short to tell from a word
+    "mail.shop.example.community: do you sell my data?",  # only whole titles, on word boundaries
+    "shop.example.com: why?",  # what is left is not a question
+    "",
+])
+def test_no_scope_unless_a_whole_long_title_stands_in_a_lead_of_its_own(question: str) -> None:
+    assert named_documents(question, TITLES) is None
+
+
+def test_several_documents_with_the_title_are_all_in_scope() -> None:
+    named = named_documents("example.com terms: can I delete my account?", {"a": "example.com", "b": "example.com"})
+    assert named is not None and named.doc_ids == ("a", "b")
+
+
+POLICIES = {
+    "alpha": ("alpha-store.com\n\nThis privacy policy describes the alpha-store.com privacy policy and applies to "
+              "the alpha-store.com website and its privacy choices.\n\nWe do not sell your personal "
+              "information to advertisers or data brokers.\n\nWe keep order records for seven years."),
+    "beta": ("beta-travel.com\n\nThis privacy policy applies to beta-travel.com.\n\nWe sell your personal "
+             "information to selected travel partners.\n\nWe keep booking records for two years."),
+}
+
+
+@pytest.mark.slow
+def test_the_pipeline_answers_from_the_named_document_not_from_its_self_description(
+        tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    from fakes import ScriptedModel
+
+    from bot.ingest.build import ingest
+    from bot.reader.pipeline import build_pipeline
+    from bot.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in POLICIES.items():
+        (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", data_dir=tmp_path / "data",
+                        prompts_dir=Path(__file__).resolve().parents[2] / "prompts")
+    ingest(settings, progress=False, embeddings=embeddings)
+    pipeline = build_pipeline(settings, model=ScriptedModel(""), embeddings=embeddings)
+
+    answer = pipeline.answer("alpha-store.com privacy policy: Do you sell my personal information?")
+    assert {c.doc_id for c in answer.citations} == {"alpha"}
+    assert "do not sell" in answer.text and "describes" not in answer.text
+    assert answer.trace.standalone_question == "Do you sell my personal information?"
+    assert "within alpha" in answer.trace.searched
