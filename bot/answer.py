@@ -59,6 +59,8 @@ class Trace(BaseModel):
     dropped_sentences: list[str] = Field(default_factory=list, description="Model sentences the grounding check removed.")
     fallback: str = Field(default="", description="Why the answer is quoted evidence instead of model prose, if so.")
     searched: str = Field(default="", description="What was searched (for refusals).")
+    scope: list[str] = Field(default_factory=list, description="The documents the search was restricted to: the "
+                             "caller's scope, or those the question named by title (empty: every document).")
     p_answerable: float | None = Field(default=None, description="Calibrated probability that the question is "
                                                                  "answerable from the evidence found.")
     calibration: str = Field(default="", description="Which calibration decided it (bot/reader/calibration.py).")

@@ -198,10 +198,11 @@ def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[s
     }
 
 
-def _retrieve(retriever: SearchBackend, query: str, case: Case) -> tuple[list[str], dict[str, int | None]]:
+def _retrieve(retriever: SearchBackend, query: str, case: Case, scope: Scope | None) -> tuple[list[str], dict[str, int | None]]:
+    """Each retrieval mode's documents for what the pipeline searched (``query`` within ``scope``)."""
     docs: dict[str, list[str]] = {}
     for mode in RETRIEVAL_MODES:
-        hits = retriever.search(query, k=RETRIEVAL_K, scope=case.scope, mode=mode)
+        hits = retriever.search(query, k=RETRIEVAL_K, scope=scope, mode=mode)
         docs[mode] = [hit.doc_id for hit in hits]
     return docs["hybrid"], {m: first_gold_rank(d, case.gold_docs, RETRIEVAL_K) for m, d in docs.items()}
 
@@ -240,12 +241,14 @@ def run_eval(
         row: dict[str, Any] = {"id": case.id, "question": case.question, "lang": case.lang,
                                "answerable": case.answerable, "answers": case.answers, "gold_docs": case.gold_docs}
         errors: list[str] = []
-        query = case.question
+        query, scope = case.question, case.scope
         try:
             answer, latency, ttft = _ask(service, case, clock)
             answers.append(answer)
             row.update(_score(case, answer, support, splitter, judge), latency_s=latency, ttft_s=ttft)
             query = answer.trace.standalone_question or case.question
+            if answer.trace.scope and case.scope is None:  # the question named its documents: searched there
+                scope = Scope(doc_ids=tuple(answer.trace.scope))
         except Exception as exc:  # one bad case must not stop the run
             log.warning("case %s failed: %s", case.id, exc)
             errors.append(f"answer: {type(exc).__name__}: {exc}")
@@ -253,7 +256,7 @@ def run_eval(
                        fact_recall=0.0 if case.answers else None, answer_f1=0.0 if case.answers else None)
         if retriever is not None:
             try:
-                row["retrieved_docs"], row["gold_rank"] = _retrieve(retriever, query, case)
+                row["retrieved_docs"], row["gold_rank"] = _retrieve(retriever, query, case, scope)
             except Exception as exc:  # recorded like an answer failure
                 errors.append(f"retrieval: {type(exc).__name__}: {exc}")
         if row.get("pipeline_citation") is None:

@@ -99,7 +99,8 @@ def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list
     dev = dev[::every]
     chash = corpus_hash(entry.docs, settings)
     cache = Path(settings.data_dir) / "eval-index" / chash
-    local = settings.with_overrides(docs_dir=entry.docs, index_dir=cache, calibration="off", sentence_model="off")
+    local = settings.with_overrides(docs_dir=entry.docs, index_dir=cache, calibration="off", sentence_model="off",
+                                    glossary_file=str(entry.glossary.resolve()) if entry.glossary else None)
     ingest(local, docs_dir=entry.docs, index_dir=cache, progress=True)
     pipeline = build_pipeline(local)
     out = [(case, pipeline.gather(case.question, case.turns() or None, case.scope))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.answer import Scope
 from bot.reader import answerable, evidence
 from bot.retrieve.hybrid import SearchResult
 
@@ -31,6 +32,7 @@ class Gathered:
     threshold: float = 0.5
     answer_logit: float | None = None  # the sentence model's score of the best sentence
     model_yes: float | None = None  # the model's P(yes) that the chosen evidence states the answer
+    scope: Scope | None = None  # what the search was restricted to (the caller's, or the documents the question named)
 
     @property
     def answerable(self) -> bool:

@@ -163,6 +163,8 @@ class Pipeline:
 
     def _trace_gathered(self, trace: Trace, g: Gathered) -> None:
         trace.standalone_question, trace.searched = g.standalone, g.searched
+        if g.scope is not None:
+            trace.scope = list(g.scope.doc_ids or g.scope.titles or g.scope.paths)
         trace.candidates = [Candidate(chunk_id=p.chunk.id, doc_id=p.doc_id, score=round(p.score, 5),
                                       vector_rank=p.vector_rank, keyword_rank=p.keyword_rank)
                             for p in g.found.passages]
@@ -243,7 +245,7 @@ class Pipeline:
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
-                     loaded.searched(standalone, scope), answer_logit=top_logit)
+                     loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope)
         if self.calibration is not None:
             if self.calibration.asks_model:
                 g.model_yes = model_judgement(self.model, self.judge_prompt, question, chosen)
