@@ -5,7 +5,7 @@ modal ("must", "may", 应当, 可以), a restriction or quantifier ("only", "all
 尽量) or a condition ("unless", "without", 除非, 经). Each cue carries a set of features; two texts agree on
 polarity where their cues, at the same place in the aligned text, carry the same features.
 
-English is split into words (light stemming, "n't" and "cannot" read as "not"); Chinese into jieba words whose
+English is split into words (light stemming; "n't", "cannot" and the prefix "non-" read as "not"); Chinese into jieba words whose
 characters become tokens of their own (alignment by character survives different segmentations) but keep the
 word's cues and part-of-speech tag (nr, ns, nt, nz: a person, place, organisation or other proper name).
 """
@@ -94,6 +94,8 @@ def _english(surface: str, first: bool) -> list[Tok]:
     if lower.endswith("n't"):
         base = {"won": "will", "shan": "shall", "ca": "can"}.get(lower[:-3], lower[:-3])
         return [Tok(base, surface, cues=_EN_CUES.get(base, frozenset())), Tok("not", surface, cues=_EN_CUES["not"])]
+    if lower.startswith("non-") and len(lower) > 5:  # "non-personal data": not personal data
+        return [Tok("not", surface[:3], cues=_EN_CUES["not"]), *_english(surface[4:], False)]
     lower = re.sub(r"'s$", "", lower)
     if surface in MONTHS_DAYS and not (first and surface == "May"):
         return [Tok(lower, surface, content=True, word=surface, tag="date")]  # "in May" is a month, not a modal

@@ -60,6 +60,13 @@ def test_a_dropped_or_added_negation_is_rejected() -> None:
     assert not verify("The office doesn't publish the annual report.", ["The office publishes the annual report."]).ok
 
 
+def test_a_non_prefix_is_a_negation_the_sentence_must_keep() -> None:
+    source = ["The kinds of data we collect: non-personal information such as browser type and language."]
+    assert verify("We collect non-personal information such as browser type and language.", source).ok
+    dropped = verify("We collect personal information such as browser type and language.", source)
+    assert not dropped.ok and "negation" in dropped.reasons[0]
+
+
 def test_chinese_negation_is_read() -> None:
     passage = "企业应当支付其工资，不得解除劳动合同。"
     assert verify("企业不得解除劳动合同。", [passage]).ok
