@@ -89,7 +89,7 @@ def _trim(text: str, terms: set[str], budget: int, wanted: Callable[[str], bool]
     for j, i in enumerate(keep):
         piece = clauses[i].strip()
         if j + 1 == len(keep) or keep[j + 1] != i + 1:
-            piece = piece.rstrip(",;；，")  # the clause that followed was left out: end it cleanly
+            piece = piece.rstrip(",，")  # the clause that followed was left out (a ";" stays: it bounds the clause)
         if j and keep[j - 1] != i - 1:
             piece = "… " + piece
         pieces.append(piece)

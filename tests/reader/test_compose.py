@@ -53,3 +53,12 @@ def test_a_document_numbers_bracketed_year_is_kept_but_never_read_as_a_citation(
     (text, _), = quote_answer("相关物资如何征税？", [], [item])
     assert "〔2020〕10号" in text and "[2020]" not in text
     assert "(2021)" in evidence("The court ruling [2021] EWHC 7 stands.").prompt_line(1)
+
+
+def test_a_cut_keeps_the_semicolon_that_ends_a_kept_clause_so_a_later_proviso_stays_its_own_clause():
+    sentence = ("We may use your records (i) for internal administration of the service and its accounts; (ii) to "
+                "meet our legal duties in every country where we operate; and (iii) to study service quality; "
+                "provided that, any use for internal administration is required by law.")
+    cut = trim(sentence, {"internal", "administration", "record"}, 30)
+    assert "…" in cut and "(ii)" not in cut
+    assert "accounts; …" in cut  # not "accounts … provided that": the proviso would read as part of (i)
