@@ -294,6 +294,27 @@ def test_history_and_scope_reach_the_service_and_retrieval_uses_the_standalone_q
     assert retriever.queries == [("How many parks by 2030?", m) for m in ("hybrid", "bm25", "vector")]
 
 
+def test_retrieval_is_measured_within_the_documents_the_question_named(service: FakeService):
+    named = good_answer()
+    named.trace.scope = [DOC]  # the pipeline scoped "<title> policy: ..." to the document it named
+    service.script["example.com policy: How many parks?"] = named
+    retriever = ScopeRecorder()
+    run_eval(service, retriever, [Case.model_validate(case(question="example.com policy: How many parks?"))],
+             progress=False, support=word_support, clock=service.clock)
+    assert service.calls[0][2] is None  # the case itself has no scope
+    assert retriever.scopes == [Scope(doc_ids=(DOC,))] * 3
+
+
+class ScopeRecorder(FakeRetriever):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scopes: list[Scope | None] = []
+
+    def search(self, query: str, k: int | None = None, scope: Scope | None = None, mode: str | None = None) -> list[Hit]:
+        self.scopes.append(scope)
+        return super().search(query, k, scope, mode)
+
+
 def test_hybrid_retrieval_is_reported_next_to_bm25_and_vector_baselines(cases: list[Case], service: FakeService):
     report = run_eval(service, FakeRetriever(), cases, progress=False, support=word_support, clock=service.clock)
     assert report.metrics["hit@1"] == 1.0
