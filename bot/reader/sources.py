@@ -84,6 +84,12 @@ class Loaded:
 
     def searched(self, standalone: str, scope: Scope | None) -> str:
         """What a refusal says was searched: how many documents, within which scope, for which question."""
-        docs = len(self.index.manifest.documents)
-        where = f" within {', '.join(scope.doc_ids or scope.titles or scope.paths)}" if scope and not scope.is_empty() else ""
+        documents = self.index.manifest.documents
+        if scope and scope.doc_ids:  # by title where the index knows it: "example.com", not "policy_example_com"
+            names = [documents[d].title if d in documents and documents[d].title else d for d in scope.doc_ids]
+            where = f" of {len(documents)}, within {', '.join(dict.fromkeys(names))}"
+            docs = len(scope.doc_ids)
+        else:
+            where = f" within {', '.join(scope.titles or scope.paths)}" if scope and not scope.is_empty() else ""
+            docs = len(documents)
         return f"Searched {docs} document{'s' if docs != 1 else ''}{where} for: \u201c{standalone}\u201d."

@@ -79,4 +79,7 @@ def test_the_pipeline_answers_from_the_named_document_not_from_its_self_descript
     assert {c.doc_id for c in answer.citations} == {"alpha"}
     assert "do not sell" in answer.text and "describes" not in answer.text
     assert answer.trace.standalone_question == "Do you sell my personal information?"
-    assert "within alpha" in answer.trace.searched and answer.trace.scope == ["alpha"]
+    assert answer.trace.scope == ["alpha"]
+    refused = pipeline.answer("alpha-store.com privacy policy: Which cruise ships does the company operate?")
+    assert refused.status == "refused"
+    assert "Searched 1 document of 2, within alpha-store.com for" in refused.trace.searched
