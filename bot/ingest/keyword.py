@@ -46,6 +46,11 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def knows(self, word: str) -> bool:
+        """Does some chunk hold every token of ``word``?"""
+        tokens = tokenize(word)
+        return self.model is not None and bool(tokens) and all(t in self.model.vocab_dict for t in tokens)
+
     def search(self, query: str, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Ids and BM25 scores of the k best chunks (score > 0), best first; ``allowed`` restricts the ids."""
         tokens = tokenize(query)

@@ -227,6 +227,7 @@ class Pipeline:
         named = loaded.named(standalone) if scope is None or scope.is_empty() else None
         if named is not None:  # "<title> privacy policy: ...": search that document for what is asked
             scope, standalone = named.scope, named.asked
+        site = loaded.unindexed_site(standalone) if named is None and (scope is None or scope.is_empty()) else None
         found = loaded.retriever.run(standalone, scope=scope)
         timings["retrieve"] = round(time.perf_counter() - t, 4)
         t = time.perf_counter()
@@ -246,7 +247,10 @@ class Pipeline:
         verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
                      loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope)
-        if self.calibration is not None:
+        if site is not None:  # the question names a site no indexed document is about: never quote another's
+            g.verdict = answerable.Verdict(False, kind, f"no indexed document is about {site}")
+            g.searched = f"No indexed document is about {site}. {g.searched}"
+        elif self.calibration is not None:
             if self.calibration.asks_model:
                 g.model_yes = model_judgement(self.model, self.judge_prompt, question, chosen)
             g.p_answerable = self.calibration.p_answerable(answerability_features(g))

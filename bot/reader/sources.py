@@ -17,7 +17,7 @@ from bot.reader.evidence import Evidence
 from bot.reader.injection import planted_spans
 from bot.reader.speakers import Speaker, attribute
 from bot.retrieve.hybrid import Retriever
-from bot.retrieve.named import Named, named_documents
+from bot.retrieve.named import Named, named_documents, unindexed_site
 
 
 @dataclass
@@ -81,6 +81,12 @@ class Loaded:
         if self.titles is None:
             self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
         return named_documents(question, self.titles)
+
+    def unindexed_site(self, question: str) -> str | None:
+        """The web address the question's lead names that no indexed document has (see ``bot.retrieve.named``)."""
+        if self.titles is None:
+            self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
+        return unindexed_site(question, self.titles, self.index.keywords.knows)
 
     def searched(self, standalone: str, scope: Scope | None) -> str:
         """What a refusal says was searched: how many documents, within which scope, for which question."""

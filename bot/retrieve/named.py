@@ -16,7 +16,7 @@ not to be an ordinary word of a question (:data:`MIN_TITLE_CHARS`); the rest mus
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.answer import Scope
@@ -24,6 +24,7 @@ from bot.lang.cjk import count_cjk, has_cjk
 
 MIN_TITLE_CHARS = 6  # shorter titles ("Notes", "FAQ") are words a question uses for other things
 MIN_ASKED_WORDS = 3  # what is left must still be a question (Latin words; Chinese at two characters a word)
+_SITE = re.compile(r"(?<![\w@.-])((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,})(?![\w-])", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>[^:：,，?？]+)[:：,，]\s*(?P<rest>\S.*)$", re.DOTALL)
 
 
@@ -68,3 +69,19 @@ def named_documents(question: str, titles: Mapping[str, str]) -> Named | None:
         return None
     longest = max(n for _, n in hits)  # "example.com" and "shop.example.com" both match: the longer one
     return Named(tuple(sorted(d for d, n in hits if n == longest)), lead.group("rest").strip())
+
+
+def unindexed_site(question: str, titles: Mapping[str, str], knows: Callable[[str], bool]) -> str | None:
+    """The web address ("example.org") that the question's leading part names when no indexed document has it
+    in its title and no indexed text uses its name (``knows``: a word some chunk holds). Answering such a
+    question from another site's documents would be a confident wrong quote: the reader refuses and says so."""
+    lead = _LEAD.match(question.strip())
+    if lead is None or _words(lead.group("rest")) < MIN_ASKED_WORDS:
+        return None
+    for match in _SITE.finditer(lead.group("lead")):
+        site = re.sub(r"^www\.", "", match.group(1).lower())
+        names = site.split(".")[:-1]  # without the top-level domain
+        if any(site in title.lower() for title in titles.values()) or any(knows(name) for name in names):
+            continue
+        return site
+    return None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.retrieve.named import named_documents
+from bot.retrieve.named import named_documents, unindexed_site
 
 TITLES = {"shop": "shop.example.com", "news": "example.com", "plan": "Annual Transport Plan 2024",
           "notice": "关于做好春季招聘工作的通知", "faq": "FAQ"}
@@ -48,6 +48,18 @@ def test_several_documents_with_the_title_are_all_in_scope() -> None:
     assert named is not None and named.doc_ids == ("a", "b")
 
 
+def test_a_lead_naming_a_site_no_document_is_about_is_reported_not_searched_elsewhere() -> None:
+    indexed = {"shop", "example"}.__contains__  # the words the indexed chunks hold
+    ask = "Do you sell my personal data?"
+    assert unindexed_site(f"other-site.org privacy policy: {ask}", TITLES, indexed) == "other-site.org"
+    assert unindexed_site(f"www.other-site.org: {ask}", TITLES, indexed) == "other-site.org"
+    assert unindexed_site(f"shop.example.com privacy policy: {ask}", TITLES, indexed) is None  # a title
+    assert unindexed_site(f"example.net privacy policy: {ask}", {}, indexed) is None  # its name is in the text
+    assert unindexed_site(f"Privacy policy: {ask}", TITLES, indexed) is None  # no site named
+    assert unindexed_site("What does other-site.org say about cookies and tracking?", TITLES, indexed) is None
+    assert unindexed_site("In the U.S., e.g. in section 3.b: do you sell my data?", TITLES, indexed) is None
+
+
 POLICIES = {
     "alpha": ("alpha-store.com\n\nThis privacy policy describes the alpha-store.com privacy policy and applies to "
               "the alpha-store.com website and its privacy choices.\n\nWe do not sell your personal "
@@ -83,3 +95,7 @@ def test_the_pipeline_answers_from_the_named_document_not_from_its_self_descript
     refused = pipeline.answer("alpha-store.com privacy policy: Which cruise ships does the company operate?")
     assert refused.status == "refused"
     assert "Searched 1 document of 2, within alpha-store.com for" in refused.trace.searched
+
+    elsewhere = pipeline.answer("gamma-books.com privacy policy: Do you sell my personal information?")
+    assert elsewhere.status == "refused" and not elsewhere.citations  # not beta-travel.com's "We sell ..."
+    assert "No indexed document is about gamma-books.com." in elsewhere.text
