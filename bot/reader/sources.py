@@ -76,17 +76,18 @@ class Loaded:
         item.speaker = Speaker(speaker.name, role)
         item.cite_start, item.cite_end, item.cite_text = start, stop, text[start:stop]
 
-    def named(self, question: str) -> Named | None:
-        """The indexed documents the question names by title (see ``bot.retrieve.named``)."""
+    def _titles(self) -> dict[str, str]:
         if self.titles is None:
             self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
-        return named_documents(question, self.titles)
+        return self.titles
+
+    def named(self, question: str) -> Named | None:
+        """The indexed documents the question names by title (see ``bot.retrieve.named``)."""
+        return named_documents(question, self._titles())
 
     def unindexed_site(self, question: str) -> str | None:
         """The web address the question's lead names that no indexed document has (see ``bot.retrieve.named``)."""
-        if self.titles is None:
-            self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
-        return unindexed_site(question, self.titles, self.index.keywords.knows)
+        return unindexed_site(question, self._titles(), self.index.keywords.knows)
 
     def searched(self, standalone: str, scope: Scope | None) -> str:
         """What a refusal says was searched: how many documents, within which scope, for which question."""
