@@ -106,10 +106,14 @@ def keeps_meaning(clauses: list[str], keep: list[int]) -> bool:
     """Does quoting only the ``keep`` clauses keep what the sentence asserts? Not when a dropped clause before
     the first kept one holds a negation, a modal or "only" (they reach over what follows: "we will not sell,
     lease, publish or share ..."), nor when a dropped clause holds a condition ("except as set forth ...",
-    "unless ...", 除非): the verifier's polarity rules, applied to the cut."""
-    lead = {c for i in range(keep[0]) for tok in polarity_tokens(clauses[i]) for c in tok.cues}
-    dropped = {c for i in range(len(clauses)) if i not in keep for tok in polarity_tokens(clauses[i]) for c in tok.cues}
-    return not (lead & _SCOPING or dropped & BOUNDING)
+    "unless ...", 除非), nor when a kept condition would follow another clause than in the sentence: the
+    verifier's polarity rules, applied to the cut."""
+    cues = [{c for tok in polarity_tokens(clause) for c in tok.cues} for clause in clauses]
+    lead = set().union(*cues[: keep[0]])
+    dropped = set().union(*(cues[i] for i in range(len(clauses)) if i not in keep))
+    # a kept condition after a gap would bound the kept clause before the gap, not the one it followed
+    moved = any(cues[i] & BOUNDING and i - 1 not in keep for i in keep[1:])
+    return not (lead & _SCOPING or dropped & BOUNDING or moved)
 
 
 def attributed(item: Evidence, text: str) -> str:

@@ -55,10 +55,23 @@ def test_a_document_numbers_bracketed_year_is_kept_but_never_read_as_a_citation(
     assert "(2021)" in evidence("The court ruling [2021] EWHC 7 stands.").prompt_line(1)
 
 
-def test_a_cut_keeps_the_semicolon_that_ends_a_kept_clause_so_a_later_proviso_stays_its_own_clause():
+def test_a_cut_keeps_the_semicolon_that_ends_a_kept_clause_so_the_next_kept_clause_stays_its_own():
     sentence = ("We may use your records (i) for internal administration of the service and its accounts; (ii) to "
                 "meet our legal duties in every country where we operate; and (iii) to study service quality; "
-                "provided that, any use for internal administration is required by law.")
+                "every such use for internal administration is logged and reviewed by our auditors each year.")
     cut = trim(sentence, {"internal", "administration", "record"}, 30)
     assert "…" in cut and "(ii)" not in cut
-    assert "accounts; …" in cut  # not "accounts … provided that": the proviso would read as part of (i)
+    assert "accounts; …" in cut  # the clause boundary of the source, not "accounts … every such use"
+
+
+def test_a_cut_never_moves_a_condition_onto_a_clause_it_did_not_follow():
+    sentence = ("Letters we receive are generally not kept as permanent records, but it is possible that some "
+                "mail we receive may be kept for longer, if the mail is part of a group of records of lasting value.")
+    clauses = ["Letters we receive are generally not kept as permanent records,",
+               "but it is possible that some mail we receive may be kept for longer,",
+               "if the mail is part of a group of records of lasting value."]
+    from bot.reader.compose import keeps_meaning
+
+    assert keeps_meaning(clauses, [0, 1, 2])
+    assert not keeps_meaning(clauses, [0, 2])  # "not kept … if the mail is part of …": another rule
+    assert "not kept as permanent records … if" not in trim(sentence, {"letter", "record", "kept"}, 16)
