@@ -224,10 +224,13 @@ class Pipeline:
         timings = {} if timings is None else timings
         t = time.perf_counter()
         standalone = condense(question, history)
-        named = loaded.named(standalone) if scope is None or scope.is_empty() else None
-        if named is not None:  # "<title> privacy policy: ...": search that document for what is asked
-            scope, standalone = named.scope, named.asked
-        site = loaded.unindexed_site(standalone) if named is None and (scope is None or scope.is_empty()) else None
+        named = site = None
+        if scope is None or scope.is_empty():  # the caller's scope wins over one the question names
+            named = loaded.named(standalone)
+            if named is not None:  # "<title> privacy policy: ...": search that document for what is asked
+                scope, standalone = named.scope, named.asked
+            else:
+                site = loaded.unindexed_site(standalone)
         found = loaded.retriever.run(standalone, scope=scope)
         timings["retrieve"] = round(time.perf_counter() - t, 4)
         t = time.perf_counter()

@@ -78,7 +78,7 @@ class Loaded:
 
     def _titles(self) -> dict[str, str]:
         if self.titles is None:
-            self.titles = {d: r.title for d, r in self.index.manifest.documents.items()}
+            self.titles = {d: r.title.strip() for d, r in self.index.manifest.documents.items()}
         return self.titles
 
     def named(self, question: str) -> Named | None:
@@ -91,12 +91,12 @@ class Loaded:
 
     def searched(self, standalone: str, scope: Scope | None) -> str:
         """What a refusal says was searched: how many documents, within which scope, for which question."""
-        documents = self.index.manifest.documents
+        titles = self._titles()
         if scope and scope.doc_ids:  # by title where the index knows it: "example.com", not "policy_example_com"
-            names = [documents[d].title if d in documents and documents[d].title else d for d in scope.doc_ids]
-            where = f" of {len(documents)}, within {', '.join(dict.fromkeys(names))}"
+            names = [titles.get(d) or d for d in scope.doc_ids]
+            where = f" of {len(titles)}, within {', '.join(dict.fromkeys(names))}"
             docs = len(scope.doc_ids)
         else:
             where = f" within {', '.join(scope.titles or scope.paths)}" if scope and not scope.is_empty() else ""
-            docs = len(documents)
+            docs = len(titles)
         return f"Searched {docs} document{'s' if docs != 1 else ''}{where} for: \u201c{standalone}\u201d."

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.answer import Scope
-from bot.lang.cjk import count_cjk, has_cjk
+from bot.lang.cjk import has_cjk
+from bot.retrieve.followup import question_words
 
 MIN_TITLE_CHARS = 6  # shorter titles ("Notes", "FAQ") are words a question uses for other things
 MIN_ASKED_WORDS = 3  # what is left must still be a question (Latin words; Chinese at two characters a word)
@@ -40,8 +41,12 @@ class Named:
         return Scope(doc_ids=self.doc_ids)
 
 
-def _words(text: str) -> float:
-    return len(re.findall(r"[A-Za-z0-9]+", text)) + count_cjk(text) / 2
+def _lead(question: str) -> tuple[str, str] | None:
+    """(the leading part, the rest) when a colon or a comma sets off a leading part and the rest is a question."""
+    match = _LEAD.match(question.strip())
+    if match is None or question_words(match.group("rest")) < MIN_ASKED_WORDS:
+        return None
+    return match.group("lead"), match.group("rest").strip()
 
 
 def _mentions(question: str, title: str) -> re.Match[str] | None:
@@ -52,15 +57,14 @@ def _mentions(question: str, title: str) -> re.Match[str] | None:
 
 def named_documents(question: str, titles: Mapping[str, str]) -> Named | None:
     """The indexed documents whose whole title the question names in a leading part of its own (``titles``:
-    doc id -> title), with the question cut to what it asks; None when it names none that way."""
-    lead = _LEAD.match(question.strip())
-    if lead is None or _words(lead.group("rest")) < MIN_ASKED_WORDS:
+    doc id -> title, stripped), with the question cut to what it asks; None when it names none that way."""
+    parts = _lead(question)
+    if parts is None:
         return None
-    where = lead.group("lead")
+    where, rest = parts
     folded = where.lower()
     hits: list[tuple[str, int]] = []
     for doc_id, title in titles.items():
-        title = title.strip()
         if len(title) < (3 if has_cjk(title) else MIN_TITLE_CHARS) or title.lower() not in folded:
             continue  # (the plain test first: a corpus may have thousands of titles)
         if _mentions(where, title):
@@ -68,17 +72,17 @@ def named_documents(question: str, titles: Mapping[str, str]) -> Named | None:
     if not hits:
         return None
     longest = max(n for _, n in hits)  # "example.com" and "shop.example.com" both match: the longer one
-    return Named(tuple(sorted(d for d, n in hits if n == longest)), lead.group("rest").strip())
+    return Named(tuple(sorted(d for d, n in hits if n == longest)), rest)
 
 
 def unindexed_site(question: str, titles: Mapping[str, str], knows: Callable[[str], bool]) -> str | None:
     """The web address ("example.org") that the question's leading part names when no indexed document has it
     in its title and no indexed text uses its name (``knows``: a word some chunk holds). Answering such a
     question from another site's documents would be a confident wrong quote: the reader refuses and says so."""
-    lead = _LEAD.match(question.strip())
-    if lead is None or _words(lead.group("rest")) < MIN_ASKED_WORDS:
+    parts = _lead(question)
+    if parts is None:
         return None
-    for match in _SITE.finditer(lead.group("lead")):
+    for match in _SITE.finditer(parts[0]):
         site = re.sub(r"^www\.", "", match.group(1).lower())
         names = site.split(".")[:-1]  # without the top-level domain
         if any(site in title.lower() for title in titles.values()) or any(knows(name) for name in names):
