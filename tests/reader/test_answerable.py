@@ -46,6 +46,19 @@ def test_a_count_must_count_the_thing_asked_about_and_a_year_is_not_a_count() ->
     assert not answer_types.counts("these five major industrial clusters", "cluster", modifiers)
 
 
+@pytest.mark.parametrize(("kind", "question", "answer", "not_answer"), [
+    ("person", "谁将担任代表团旗手？", "李明、王芳将担任代表团旗手。", "代表团由运动员和教练员组成。"),
+    ("place", "大会在哪举办？", "大会将在成都举办。", "大会将于明年举办，规模更大。"),
+    ("org", "哪家机构负责实施该项目？", "该项目由清华大学负责实施。", "该项目将于明年开始实施。"),
+])
+def test_chinese_names_places_and_organisations_are_read_from_part_of_speech_tags(
+        kind: str, question: str, answer: str, not_answer: str) -> None:
+    """No suffix such as 市 or 公司 is needed: jieba tags the name itself (nr, ns, nt)."""
+    assert answer_types.answer_type(question) == kind
+    assert answer_types.has_type(kind, answer, question)
+    assert not answer_types.has_type(kind, not_answer, question)
+
+
 def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
     q = "How long has he held that post?"
     assert not answer_types.has_type("duration", "He said that in May last year the group was set up.", q)
