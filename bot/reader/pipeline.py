@@ -224,10 +224,13 @@ class Pipeline:
         timings = {} if timings is None else timings
         t = time.perf_counter()
         standalone = condense(question, history)
+        asked = question
         named = site = None
         if scope is None or scope.is_empty():  # the caller's scope wins over one the question names
             named = loaded.named(standalone)
             if named is not None:  # "<title> privacy policy: ...": search that document for what is asked
+                if standalone == question:  # and read the question without its lead ("...: Does ...")
+                    asked = named.asked
                 scope, standalone = named.scope, named.asked
             else:
                 site = loaded.unindexed_site(standalone)
@@ -239,15 +242,15 @@ class Pipeline:
         items = [e for e in evidence.candidates(found.passages) if not loaded.is_planted(e.doc_id, e.start)]
         for item in items:
             loaded.attach_source(item)
-        kind = answer_types.answer_type(question)
-        wanted = None if kind == "open" else (lambda text: answer_types.has_type(kind, text, question, strict=True))
+        kind = answer_types.answer_type(asked)
+        wanted = None if kind == "open" else (lambda text: answer_types.has_type(kind, text, asked, strict=True))
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
-                                lambda text: answer_types.names_head(kind, text, question))
+                                lambda text: answer_types.names_head(kind, text, asked))
         top_logit = None
         if self.sentence_model is not None:
-            ranked, top_logit = self.sentence_model.rerank(Question.of(question, kind, terms), ranked, found.passages)
+            ranked, top_logit = self.sentence_model.rerank(Question.of(asked, kind, terms), ranked, found.passages)
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
-        verdict = answerable.judge(question, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
+        verdict = answerable.judge(asked, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
                      loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope)
         if site is not None:  # the question names a site no indexed document is about: never quote another's

@@ -92,6 +92,9 @@ def test_the_pipeline_answers_from_the_named_document_not_from_its_self_descript
     assert "do not sell" in answer.text and "describes" not in answer.text
     assert answer.trace.standalone_question == "Do you sell my personal information?"
     assert answer.trace.scope == ["alpha"]
+    # the question is read without its lead: "Does" after "...: " is the question's first word, not a name
+    kept = pipeline.answer("alpha-store.com privacy policy: Does the website keep order records?")
+    assert kept.status != "refused" and "seven years" in kept.text
     refused = pipeline.answer("alpha-store.com privacy policy: Which cruise ships does the company operate?")
     assert refused.status == "refused"
     assert "Searched 1 document of 2, within alpha-store.com for" in refused.trace.searched
