@@ -119,9 +119,18 @@ def list_size(question: str) -> int:
     return _SMALL.get(word) or int(word)
 
 
+_POLAR = re.compile(r"\s*(do|does|did|is|are|was|were|will|would|can|could|should|shall|may|might|has|have|had|"
+                    r"must)\b", re.I)
+
+
 def answer_type(question: str) -> AnswerType:
+    """The kind of answer ``question`` asks for. A question opening with an auxiliary ("Does the site collect data
+    when I visit it?") asks yes or no: its "when" or "who" opens a clause, not the question, so it is open, unless
+    a second question follows ("Is it shared? If so, with whom?")."""
     if list_size(question) >= 2:
         return "list"
+    if not has_cjk(question) and _POLAR.match(question):
+        question = question.split("?", 1)[1] if "?" in question else ""
     table = _ZH_TYPES if has_cjk(question) else _EN_TYPES
     for kind, pattern in table:
         if pattern.search(question):

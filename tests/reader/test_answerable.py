@@ -22,6 +22,9 @@ def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | N
     ("What are the five future industry clusters?", "list"),
     ("What are the 2030 goals of the clusters?", "open"),  # a year is not a list size
     ("Why were these five industries chosen?", "open"),
+    ("Does the website collect any information when I visit it?", "open"),  # yes or no: "when" opens a clause
+    ("Will you share my data with a partner who runs ads?", "open"),
+    ("Is my information shared with others? If yes, then with whom?", "person"),  # the second question asks
 ])
 def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str) -> None:
     assert answer_types.answer_type(question) == kind
