@@ -247,8 +247,10 @@ class Pipeline:
         ranked = evidence.score(found.query_vector, terms, items, self.sentence_vectors, wanted,
                                 lambda text: answer_types.names_head(kind, text, asked))
         top_logit = None
-        if self.sentence_model is not None:
-            ranked, top_logit = self.sentence_model.rerank(Question.of(asked, kind, terms), ranked, found.passages)
+        if self.sentence_model is not None:  # its scores are always read; its order where it was found to win
+            learned, top_logit = self.sentence_model.rerank(Question.of(asked, kind, terms), ranked, found.passages)
+            if kind != "open" or self.settings.sentence_order == "all" or self.calibration is not None:
+                ranked = learned
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         verdict = answerable.judge(asked, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,

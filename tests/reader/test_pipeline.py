@@ -206,8 +206,8 @@ def test_the_prompt_shows_long_evidence_cut_to_its_best_clauses(seed_settings, e
 
 
 def test_with_the_sentence_model_on_the_evidence_is_ordered_by_it_and_the_trace_says_so(seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
-    pipeline = build_pipeline(seed_settings.with_overrides(sentence_model="shipped"), model=ScriptedModel(""),
-                              embeddings=embeddings)
+    pipeline = build_pipeline(seed_settings.with_overrides(sentence_model="shipped", sentence_order="all"),
+                              model=ScriptedModel(""), embeddings=embeddings)
     g = pipeline.gather("Why were these five industries chosen?")
     shares = [e.p_answer for e in g.ranked]
     assert all(p is not None for p in shares) and shares == sorted(shares, reverse=True)  # type: ignore[type-var]
@@ -215,6 +215,20 @@ def test_with_the_sentence_model_on_the_evidence_is_ordered_by_it_and_the_trace_
     answer = pipeline.answer("Why were these five industries chosen?")
     assert answer.trace.calibration.startswith("sentence@") and answer.citations
     assert_citations_valid(answer, pipeline)
+
+
+def test_by_default_the_sentence_model_orders_typed_questions_and_open_ones_keep_the_hand_order(
+        seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
+    pipeline = build_pipeline(seed_settings.with_overrides(sentence_model="shipped", sentence_order="typed"),
+                              model=ScriptedModel(""), embeddings=embeddings)
+    typed = pipeline.gather("When will the future industry clusters become new growth points?")
+    shares = [e.p_answer for e in typed.ranked]
+    assert all(p is not None for p in shares) and shares == sorted(shares, reverse=True)  # type: ignore[type-var]
+    open_ = pipeline.gather("Why were these five industries chosen?")
+    scores = [e.score for e in open_.ranked]
+    assert scores == sorted(scores, reverse=True)  # the hand-weighted order
+    assert all(e.p_answer is not None for e in open_.ranked) and open_.answer_logit is not None  # still read
+    assert [e.p_answer for e in open_.ranked] != sorted((e.p_answer or 0.0 for e in open_.ranked), reverse=True)
 
 
 def test_the_answerability_calibration_without_its_sentence_model_is_a_config_error_naming_the_fix(
