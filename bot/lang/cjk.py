@@ -70,6 +70,15 @@ def chinese_names(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def chinese_nouns(text: str) -> list[str]:
+    """The nouns (jieba's n* tags, two characters or more) of the Chinese runs of ``text``, in order."""
+    import jieba.posseg
+
+    jieba_module()
+    return [p.word for run in CJK_RUN.finditer(text) for p in jieba.posseg.cut(run.group())
+            if p.flag.startswith("n") and len(p.word) >= 2]
+
+
 _CN_DIGITS = {
     "零": 0,
     "〇": 0,

@@ -10,8 +10,9 @@ what) need only relevant evidence. These are features of the learned reader and 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from bot.lang.cjk import CJK_CLASS, chinese_names, has_cjk
+from bot.lang.cjk import CJK_CLASS, chinese_names, chinese_nouns, has_cjk
 from bot.lang.words import capitalised_names
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
@@ -168,13 +169,32 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     if kind == "person":
         if re.search(r"\bby name\b|\bname of\b|\bnamed?\b|姓名|名字", question, re.I):
             return _person_named(text)
-        return bool(capitalised_names(text)) or bool(ROLE.search(text)) or _tagged_name(kind, text)
+        named = bool(capitalised_names(text)) or bool(ROLE.search(text)) or _tagged_name(kind, text)
+        role = _role_asked(question) if has_cjk(text) else ""
+        return named and role[-2:] in text  # "《X》的导演是谁": a name, and the role asked about (导演)
     if kind == "place":
         return bool(_PLACE.search(text)) or _tagged_name(kind, text)
     if kind == "org":
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
         return bool((_COMPANY if wants_company else _ORG).search(text)) or _tagged_name(kind, text)
     return True
+
+
+_WHO_IS = re.compile(rf"([{CJK_CLASS}]+?)(?:分别)?(?:是|为)(?:谁|哪位|什么人)|(?:谁|哪位)(?:是|担任|出任)([{CJK_CLASS}]+)")
+
+
+@lru_cache(maxsize=256)
+def _role_asked(question: str) -> str:
+    """The role a Chinese who-question asks about: the last noun before "是谁" ("《X》的导演是谁" -> 导演) or after
+    "谁是" ("谁是代表团旗手" -> 旗手); empty if none. Over Chinese text, the sentence naming someone must name the role
+    too: on rgb_zh_negative dev (92), 3 unanswerable questions were answered with a sentence naming someone else
+    (a crew member, not the commander), and no rgb_zh, ncp_policy_qa or seed dev answer is lost (checked on the
+    last two characters, so 总导演 is asked about as 导演)."""
+    match = _WHO_IS.search(question)
+    if not match:
+        return ""
+    nouns = chinese_nouns(match.group(1) or match.group(2))
+    return nouns[-1] if nouns else ""
 
 
 def names_head(kind: AnswerType, text: str, question: str) -> bool:

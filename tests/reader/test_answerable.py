@@ -62,6 +62,13 @@ def test_chinese_names_places_and_organisations_are_read_from_part_of_speech_tag
     assert not answer_types.has_type(kind, not_answer, question)
 
 
+def test_a_chinese_who_question_needs_the_role_it_asks_about_not_just_someone_named() -> None:
+    q = "谁是代表团旗手？"
+    assert answer_types.has_type("person", "李明、王芳将担任代表团旗手。", q)
+    assert not answer_types.has_type("person", "李明是代表团的教练，王芳是领队。", q)  # someone, not the flag-bearer
+    assert answer_types.has_type("person", "The team is led by Li Ming.", q)  # over English text, names suffice
+
+
 def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
     q = "How long has he held that post?"
     assert not answer_types.has_type("duration", "He said that in May last year the group was set up.", q)
