@@ -57,26 +57,27 @@ def jieba_module() -> Any:
 
 
 @functools.lru_cache(maxsize=4096)
-def chinese_names(text: str) -> tuple[tuple[str, str], ...]:
-    """The names in the Chinese runs of ``text``, with jieba's part-of-speech tag: ``nr`` a person, ``ns`` a
-    place, ``nt`` an organisation, ``nz`` another proper name (two characters or more)."""
+@functools.lru_cache(maxsize=4096)
+def _tagged_words(text: str) -> tuple[tuple[str, str], ...]:
+    """jieba's words of two characters or more in the Chinese runs of ``text``, with their part-of-speech tags.
+    Cached: a candidate sentence is read by the answer-type test, the answerability test and the sentence model
+    of the same question."""
     import jieba.posseg
 
     jieba_module()
-    out: list[tuple[str, str]] = []
-    for run in CJK_RUN.finditer(text):
-        out.extend((p.word, p.flag) for p in jieba.posseg.cut(run.group())
-                   if p.flag in ("nr", "ns", "nt", "nz") and len(p.word) >= 2)
-    return tuple(out)
+    return tuple((p.word, p.flag) for run in CJK_RUN.finditer(text) for p in jieba.posseg.cut(run.group())
+                 if len(p.word) >= 2)
+
+
+def chinese_names(text: str) -> tuple[tuple[str, str], ...]:
+    """The names in the Chinese runs of ``text``, with jieba's part-of-speech tag: ``nr`` a person, ``ns`` a
+    place, ``nt`` an organisation, ``nz`` another proper name (two characters or more)."""
+    return tuple(pair for pair in _tagged_words(text) if pair[1] in ("nr", "ns", "nt", "nz"))
 
 
 def chinese_nouns(text: str) -> list[str]:
     """The nouns (jieba's n* tags, two characters or more) of the Chinese runs of ``text``, in order."""
-    import jieba.posseg
-
-    jieba_module()
-    return [p.word for run in CJK_RUN.finditer(text) for p in jieba.posseg.cut(run.group())
-            if p.flag.startswith("n") and len(p.word) >= 2]
+    return [word for word, flag in _tagged_words(text) if flag.startswith("n")]
 
 
 _CN_DIGITS = {

@@ -219,8 +219,7 @@ def test_with_the_sentence_model_on_the_evidence_is_ordered_by_it_and_the_trace_
 
 def test_by_default_the_sentence_model_orders_typed_questions_and_open_ones_keep_the_hand_order(
         seed_settings, embeddings) -> None:  # type: ignore[no-untyped-def]
-    pipeline = build_pipeline(seed_settings.with_overrides(sentence_model="shipped", sentence_order="typed"),
-                              model=ScriptedModel(""), embeddings=embeddings)
+    pipeline = build_pipeline(seed_settings, model=ScriptedModel(""), embeddings=embeddings)  # the defaults
     typed = pipeline.gather("When will the future industry clusters become new growth points?")
     shares = [e.p_answer for e in typed.ranked]
     assert all(p is not None for p in shares) and shares == sorted(shares, reverse=True)  # type: ignore[type-var]
