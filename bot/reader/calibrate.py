@@ -115,7 +115,7 @@ def sentence_rows(gathered: dict[str, list[tuple[Case, Gathered]]]) -> tuple[lis
     n = 0
     for name, pairs in gathered.items():
         for case, g in pairs:
-            q = Question.of(g.question, answer_types.answer_type(g.question), g.terms)
+            q = Question.of(g.what_is_asked, answer_types.answer_type(g.what_is_asked), g.terms)
             for item, row in zip(g.ranked, sentence_features(q, g.ranked, g.found.passages), strict=True):
                 rows.append(row)
                 labels.append(int(holds_answer(item.text, case)))
@@ -134,7 +134,7 @@ def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: 
     rows, labels, groups = [], [], []
     for name, pairs in gathered.items():
         for case, g in tqdm(pairs, desc=f"judge {name}", unit="case", file=sys.stderr, disable=judge is None):
-            q = Question.of(g.question, answer_types.answer_type(g.question), g.terms)
+            q = Question.of(g.what_is_asked, answer_types.answer_type(g.what_is_asked), g.terms)
             ranked, g.answer_logit = model.rerank(q, list(g.ranked), g.found.passages)
             g.ranked, g.chosen = ranked, evidence.select(ranked, n_evidence, g.terms)
             g.model_yes = judge(g.question, g.chosen) if judge is not None else None

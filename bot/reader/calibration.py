@@ -36,11 +36,11 @@ def answerability_features(g: Gathered) -> list[float]:
     """The signals, in :data:`FEATURES` order, for one question and what the reader found for it."""
     from bot.reader.evidence import query_terms, terms_of
 
-    chosen, ranked = g.chosen, g.ranked
+    chosen, ranked, asked = g.chosen, g.ranked, g.what_is_asked
     top = chosen[0] if chosen else None
     scores = [e.score for e in ranked]
     gap = scores[0] - scores[min(4, len(scores) - 1)] if scores else 0.0
-    own = query_terms(g.question, [])
+    own = query_terms(asked, [])
     seen = set().union(*(terms_of(e.support_text) for e in chosen)) if chosen else set()
     cover = len(own & seen) / len(own) if own else 0.0
     best = g.found.passages[0] if g.found.passages else None
@@ -50,11 +50,11 @@ def answerability_features(g: Gathered) -> list[float]:
     home = next((p.chunk.text for p in g.found.passages if top and p.chunk.id == top.chunk_id), "")
     home_terms = terms_of(home)
     passage_cover = len(own & home_terms) / len(own) if own else 0.0
-    figures = set(re.findall(r"\d+", g.question))
+    figures = set(re.findall(r"\d+", asked))
     figures_in = float(all(f in home for f in figures)) if figures else 1.0
-    names = set(re.findall(r"\b[A-Z][\w'-]+", g.question[1:])) | set(re.findall(rf"[{CJK_CLASS}]{{2,}}", g.question))
+    names = set(re.findall(r"\b[A-Z][\w'-]+", asked[1:])) | set(re.findall(rf"[{CJK_CLASS}]{{2,}}", asked))
     names_in = sum(n.lower() in home.lower() for n in names) / len(names) if names else 1.0
-    zh_q = han_share(g.question) > 0.3
+    zh_q = han_share(asked) > 0.3
     zh_e = han_share(" ".join(e.text for e in chosen)) > 0.3 if chosen else zh_q
     return [float(g.verdict.answerable), top.score if top else 0.0, max((e.meaning for e in chosen), default=0.0),
             top.words if top else 0.0, gap, cover, passage_cover, figures_in, names_in, keyword_first, vector_first,

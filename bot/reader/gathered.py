@@ -33,6 +33,12 @@ class Gathered:
     answer_logit: float | None = None  # the sentence model's score of the best sentence
     model_yes: float | None = None  # the model's P(yes) that the chosen evidence states the answer
     scope: Scope | None = None  # what the search was restricted to (the caller's, or the documents the question named)
+    asked: str = ""  # what the question asks, without a lead naming its document ("<title>: ..."); "" = question
+
+    @property
+    def what_is_asked(self) -> str:
+        """The text the answer type, the sentence features and the answerability signals read."""
+        return self.asked or self.question
 
     @property
     def answerable(self) -> bool:

@@ -254,7 +254,7 @@ class Pipeline:
         chosen = evidence.select(ranked, self.settings.evidence_sentences, terms)
         verdict = answerable.judge(asked, terms, chosen, ranked, MIN_EVIDENCE_SCORE, MIN_MEANING)
         g = Gathered(question, standalone, found, expansions, terms, wanted, ranked, chosen, verdict,
-                     loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope)
+                     loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope, asked=asked)
         if site is not None:  # the question names a site no indexed document is about: never quote another's
             g.verdict = answerable.Verdict(False, kind, f"no indexed document is about {site}")
             g.searched = f"No indexed document is about {site}. {g.searched}"

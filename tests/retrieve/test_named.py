@@ -95,6 +95,10 @@ def test_the_pipeline_answers_from_the_named_document_not_from_its_self_descript
     # the question is read without its lead: "Does" after "...: " is the question's first word, not a name
     kept = pipeline.answer("alpha-store.com privacy policy: Does the website keep order records?")
     assert kept.status != "refused" and "seven years" in kept.text
+    # what the reader's fitted models read is the question without its lead, at serve and at calibrate time alike
+    gathered = pipeline.gather("alpha-store.com privacy policy: Does the website keep order records?")
+    assert gathered.what_is_asked == "Does the website keep order records?"
+    assert pipeline.gather("Do you keep order records?").what_is_asked == "Do you keep order records?"
     refused = pipeline.answer("alpha-store.com privacy policy: Which cruise ships does the company operate?")
     assert refused.status == "refused"
     assert "Searched 1 document of 2, within alpha-store.com for" in refused.trace.searched
