@@ -27,7 +27,7 @@ from bot.errors import UserInputError
 from bot.evaluate.answer_metrics import contains, normalize
 from bot.evaluate.gate import BENCHMARKS, SuiteEntry, full_entries
 from bot.evaluate.runner import Case, load_cases
-from bot.reader import answer_types, evidence
+from bot.reader import evidence
 from bot.reader.calibration import DEFAULT_FILE, FEATURES, answerability_features
 from bot.reader.fitting import fit_answerability, fit_sentences
 from bot.reader.sentence_model import (
@@ -108,6 +108,12 @@ def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list
     return out, {"cases_file": str(entry.cases_file), "corpus_hash": chash, "dev_cases": len(dev), "every": every}
 
 
+def _question(g: Gathered) -> Question:
+    """What the sentence features read of the question, as the pipeline built it: the question without a lead
+    naming its document, and the answer type the reader's verdict already holds."""
+    return Question.of(g.what_is_asked, g.verdict.kind, g.terms)
+
+
 def sentence_rows(gathered: dict[str, list[tuple[Case, Gathered]]]) -> tuple[list[list[float]], list[int], list[int], list[str]]:
     """Each candidate sentence of each case: its features, its label, its question number and its corpus."""
     rows: list[list[float]] = []
@@ -115,7 +121,7 @@ def sentence_rows(gathered: dict[str, list[tuple[Case, Gathered]]]) -> tuple[lis
     n = 0
     for name, pairs in gathered.items():
         for case, g in pairs:
-            q = Question.of(g.what_is_asked, answer_types.answer_type(g.what_is_asked), g.terms)
+            q = _question(g)
             for item, row in zip(g.ranked, sentence_features(q, g.ranked, g.found.passages), strict=True):
                 rows.append(row)
                 labels.append(int(holds_answer(item.text, case)))
@@ -134,7 +140,7 @@ def answerability_rows(gathered: dict[str, list[tuple[Case, Gathered]]], model: 
     rows, labels, groups = [], [], []
     for name, pairs in gathered.items():
         for case, g in tqdm(pairs, desc=f"judge {name}", unit="case", file=sys.stderr, disable=judge is None):
-            q = Question.of(g.what_is_asked, answer_types.answer_type(g.what_is_asked), g.terms)
+            q = _question(g)
             ranked, g.answer_logit = model.rerank(q, list(g.ranked), g.found.passages)
             g.ranked, g.chosen = ranked, evidence.select(ranked, n_evidence, g.terms)
             g.model_yes = judge(g.question, g.chosen) if judge is not None else None
