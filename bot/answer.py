@@ -64,6 +64,10 @@ class Trace(BaseModel):
     p_answerable: float | None = Field(default=None, description="Calibrated probability that the question is "
                                                                  "answerable from the evidence found.")
     calibration: str = Field(default="", description="Which calibration decided it (bot/reader/calibration.py).")
+    answer_type: str = Field(default="", description="What the question asks for (date, number, person, ..., open).")
+    model_declined: bool = Field(default=False, description="The model's draft said the evidence holds no answer.")
+    declines: str = Field(default="", description="Whether that decline was honoured, and by which rule "
+                                                  "(bot/reader/declines.py).")
 
 
 class Answer(BaseModel):

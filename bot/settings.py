@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         "off", description="Answerability calibration: 'off' (the answer-type rules decide), 'shipped' (the "
                            "bot/reader/calibration/answerable.json fitted by `policybot calibrate` on the dev splits), or "
                            "the path of your own. Off by default until its test figures beat the rules (README).")
+    declines: str = Field(
+        "fitted", description="When the model's draft says the evidence holds no answer and none of its sentences "
+                              "survive the checks: 'fitted' (per model and per kind of question, as fitted on the dev "
+                              "reports by `policybot calibrate --declines-from`, in bot/reader/calibration/declines.json; "
+                              "a model with no entry refuses on typed questions and quotes the evidence on open ones), "
+                              "'typed' (that rule for every model), 'all' (always refuse), 'none' (always quote the "
+                              "evidence: how dev reports for the fit are run), or the path of your own declines file.")
     answer_prompt: str = Field("answer", description="Prompt id in prompts_dir (latest version is used).")
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."

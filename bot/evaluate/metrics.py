@@ -72,6 +72,9 @@ class CaseResult(BaseModel):
     faithfulness: list[dict[str, Any]] = Field(default_factory=list,
                                                description="The flagged sentences: what is unsupported, which citation.")
     answer_source: str = Field(default="", description="model (its prose kept), quoted (evidence quoted), refused, error.")
+    answer_type: str = Field(default="", description="What the reader took the question to ask for (open: no type).")
+    model_declined: bool = Field(default=False, description="The model's draft declined (policybot calibrate "
+                                                            "--declines-from fits, per model, whether to honour it).")
     judge: list[dict[str, Any]] = Field(default_factory=list, description="Model judge: p(supported) per cited pair.")
     latency_s: float | None = None
     ttft_s: float | None = None

@@ -194,6 +194,8 @@ def _score(case: Case, answer: Answer, support: SupportFn, splitter: Callable[[s
         "answer_words": word_count(answer.text) if replied else 0,
         "pipeline_citation": citation_stats(answer.text, passages, support, splitter) if replied else None,
         "answer_source": answer_source(answer),
+        "answer_type": answer.trace.answer_type,
+        "model_declined": answer.trace.model_declined,
         **(_faithfulness(answer.text, passages, judge) if replied else {}),
     }
 

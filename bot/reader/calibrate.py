@@ -56,6 +56,12 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, metavar="FILE|NAME",
                         help="the GGUF (or catalog name) whose own yes/no judgement becomes a feature: calibrate for "
                              "the model you will run (default: the configured model)")
+    parser.add_argument("--declines-from", type=Path, nargs="+", default=None, metavar="REPORTS",
+                        help="instead: fit, per model, whether to honour the model's own decline, from dev eval reports "
+                             "(folders or report.json files) run with POLICYBOT_DECLINES=none (bot/reader/declines.py)")
+    parser.add_argument("--declines-out", type=Path, default=None, metavar="FILE",
+                        help="where --declines-from writes (default bot/reader/calibration/declines.json; other "
+                             "models' entries in it stay)")
     parser.add_argument("--no-model-judgement", action="store_true",
                         help="fit without the model's judgement (the pipeline then never asks the model before it "
                              "writes; needed for a model served without logits)")
@@ -168,7 +174,30 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
+def calibrate_declines(paths: list[Path], out: Path | None) -> int:
+    """``--declines-from``: fit each model's decline decision from its dev reports and print what was decided."""
+    from bot.reader import declines
+
+    entries = declines.fit_reports(paths)
+    if not entries:
+        raise UserInputError(f"No report.json under {', '.join(map(str, paths))}. Fix: run `POLICYBOT_DECLINES=none "
+                             "policybot eval --suite all --split dev --model M --out DIR` and pass DIR.")
+    target = out or declines.DEFAULT_FILE
+    declines.write_entries(target, entries)
+    for model_hash, entry in entries.items():
+        print(f"{entry['model_id'] or model_hash[:12]}:")
+        for group in declines.GROUPS:
+            row = entry["fitted_on"][group]
+            verdict = "honour" if entry["honour"][group] else "override (quote the evidence)"
+            print(f"  {group:<6} {verdict}: {row['declines']} declines, quote answered "
+                  f"{row['quote_answered_share']} ({row['decided_by']})")
+    print(f"wrote {target}")
+    return 0
+
+
 def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.declines_from:
+        return calibrate_declines(args.declines_from, args.declines_out)
     gathered: dict[str, list[tuple[Case, Gathered]]] = {}
     corpora: dict[str, Any] = {}
     for entry in _entries(args, settings):

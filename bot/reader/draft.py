@@ -6,7 +6,7 @@ and streams the model's tokens; ``reject_draft`` says why supported sentences st
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 import time
 from collections.abc import Generator
 
@@ -28,11 +28,22 @@ def rambling(draft: str) -> bool:
     return len(complete) >= 4 or len(set(complete)) < len(complete)
 
 
+def fence_tag(question: str, lines: list[str]) -> str:
+    """The tag that opens and closes the evidence: a digest of the question and of every evidence line.
+
+    A document cannot hold the tag that will fence it, since the tag is a digest of a text that holds the
+    document's own line (and of the question and the other passages, which its author does not know); sentences
+    that look like a fence are dropped from the evidence anyway (``injection``). Unlike a random tag, the same
+    question over the same evidence gives the same prompt, so an eval run at temperature 0 is reproducible."""
+    digest = hashlib.sha256("\x1f".join([question, *lines]).encode("utf-8")).hexdigest()
+    return f"EVIDENCE-{digest[:8]}"
+
+
 def write_draft(model: ChatModel, prompt: Prompt, settings: Settings, question: str, chosen: list[Evidence],
                 shown: list[str], trace: Trace, started: float) -> Generator[Event, None, str]:
     """Stream the model's draft from the numbered evidence (``shown``: the text of each); returns the draft."""
-    tag = f"EVIDENCE-{secrets.token_hex(4)}"
     lines = [e.prompt_line(i, text) for i, (e, text) in enumerate(zip(chosen, shown, strict=True), start=1)]
+    tag = fence_tag(question, lines)
     budget = settings.n_ctx - settings.max_answer_tokens - 8
     while True:
         messages = prompt.render(tag=tag, evidence="\n".join(lines), question=question)

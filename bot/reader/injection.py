@@ -4,7 +4,7 @@ A document sentence that speaks to the assistant ("ignore previous instructions 
 system prompt", a fake ``Question:``/``Answer:`` turn, a copy of the evidence fence) is not evidence of any
 fact. :func:`looks_like_instruction` finds such sentences so evidence selection can leave them out: the model
 never reads them as evidence, the grounding check cannot accept a claim on their authority, and the quoted
-fallback never quotes them. The prompt also fences evidence with a random tag (prompts/answer.v2.yaml);
+fallback never quotes them. The prompt also fences evidence with a tag no document can know in advance (prompts/answer.v2.yaml);
 this is the second, model-independent layer.
 """
 

@@ -30,6 +30,7 @@ from bot.llm.prompts import Prompt, load_prompt
 from bot.reader import answer_types, answerable, compose, evidence, ground, verify
 from bot.reader.assemble import assemble
 from bot.reader.calibration import answerability_features, load_calibration
+from bot.reader.declines import DeclinePolicy, check_setting, load_policy
 from bot.reader.draft import reject_draft, write_draft
 from bot.reader.gathered import Gathered
 from bot.reader.sentence_model import Question, load_sentence_model, model_judgement
@@ -91,6 +92,14 @@ class Pipeline:
                               "your calibration), or POLICYBOT_CALIBRATION=off.")
         self._loaded = Loaded(index, Retriever(index, embeddings, settings, glossary))
         self._swap_lock = threading.Lock()
+        check_setting(settings.declines)  # a broken declines file is named at start
+        self._declines: DeclinePolicy | None = None
+
+    @property
+    def declines(self) -> DeclinePolicy:
+        """Whether a declining draft is believed, for the running model (read once: it hashes the model file)."""
+        self._declines = self._declines or load_policy(self.settings.declines, self.model.model_hash)
+        return self._declines
 
     # --- the index can change under a running server (uploads, removals) --------------------------------
     @property
@@ -149,6 +158,9 @@ class Pipeline:
         t = _lap(trace, "generate", t)
         sentences, declined = self._checked(g, draft, trace)
         if not sentences and declined:
+            trace.declines = self.declines.describe(g.verdict.kind)
+            declined = self.declines.honours(g.verdict.kind)
+        if not sentences and declined:
             yield Final(self._refusal(g, trace, "refused: the model found no answer in the evidence", started))
             return
         if not sentences:
@@ -163,6 +175,7 @@ class Pipeline:
 
     def _trace_gathered(self, trace: Trace, g: Gathered) -> None:
         trace.standalone_question, trace.searched = g.standalone, g.searched
+        trace.answer_type = g.verdict.kind
         if g.scope is not None:
             trace.scope = list(g.scope.doc_ids or g.scope.titles or g.scope.paths)
         trace.candidates = [Candidate(chunk_id=p.chunk.id, doc_id=p.doc_id, score=round(p.score, 5),
@@ -214,7 +227,8 @@ class Pipeline:
             trace.dropped_sentences += [s for s, _ in sentences]
             trace.fallback = f"the model's answer was {rejected}; quoted the evidence instead"
             sentences = []
-        return sentences, checked.model_declined and g.verdict.kind != "open"
+        trace.model_declined = checked.model_declined
+        return sentences, checked.model_declined
 
     def gather(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None,
                timings: dict[str, float] | None = None, loaded: Loaded | None = None) -> Gathered:

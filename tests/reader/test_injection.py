@@ -89,13 +89,14 @@ def test_a_claim_the_document_really_states_is_answered_and_cited_to_it(fast_pip
         "no fake marker like [9] survives without a source behind it"
 
 
-def test_the_evidence_fence_is_random_per_request_and_the_system_part_holds_no_document_text(
+def test_the_evidence_fence_is_a_digest_of_the_request_and_the_system_part_holds_no_document_text(
     fast_pipeline: Pipeline,
 ) -> None:
     plant = next(p for p in PLANTS if p.name == "instruction: fake budget")
     tags = []
-    for _ in range(2):
-        _, model = _ask(fast_pipeline, plant)
+    other = next(p for p in PLANTS if p.name == "hidden HTML text")
+    for asked in (plant, plant, other):
+        _, model = _ask(fast_pipeline, asked)
         system, user = model.prompts[0][0]["content"], model.prompts[0][-1]["content"]
         tag = re.search(r"EVIDENCE-[0-9a-f]{8}", user)
         assert tag is not None
@@ -104,7 +105,8 @@ def test_the_evidence_fence_is_random_per_request_and_the_system_part_holds_no_d
         assert lines[0] == tag.group(0) and lines.count(tag.group(0)) == 2, "the evidence is opened and closed by the tag"
         assert lines[lines.index(tag.group(0), 1) + 1].startswith("Question:"), "the question comes after the fence"
         assert "3 billion" not in system and "future industries fund" not in system
-    assert tags[0] != tags[1]
+    assert tags[0] == tags[1], "the same question over the same evidence is fenced alike: evals are reproducible"
+    assert tags[0] != tags[2], "another request is fenced by another tag"
     assert "EVIDENCE-00000000" not in tags
 
 

@@ -16,7 +16,7 @@ import pytest
 from fakes import ScriptedModel
 
 from bot.answer import Answer, Final, Progress, Token, Turn
-from bot.errors import UserInputError
+from bot.errors import ConfigError, UserInputError
 from bot.reader.ground import supports
 from bot.reader.pipeline import Pipeline, build_pipeline
 
@@ -237,3 +237,43 @@ def test_the_answerability_calibration_without_its_sentence_model_is_a_config_er
     with pytest.raises(ConfigError, match="POLICYBOT_SENTENCE_MODEL=shipped"):
         build_pipeline(seed_settings.with_overrides(calibration="shipped", sentence_model="off"),
                        model=ScriptedModel(""), embeddings=embeddings)
+
+
+DECLINE = "NOT IN DOCUMENTS"
+TYPED = "How many future industrial science and technology parks will be created by 2030?"
+
+
+@pytest.mark.parametrize("setting, refused", [("all", True), ("typed", True), ("none", False)])
+def test_a_declining_draft_is_believed_or_overridden_as_the_declines_setting_says(  # type: ignore[no-untyped-def]
+    seed_settings, embeddings, setting: str, refused: bool,
+) -> None:
+    pipeline = build_pipeline(seed_settings.with_overrides(declines=setting), model=ScriptedModel(DECLINE),
+                              embeddings=embeddings)
+    answer = pipeline.answer(TYPED)
+    assert answer.trace.model_declined and answer.trace.answer_type != "open"
+    assert (answer.status == "refused") is refused, answer.text
+    assert ("honoured" if refused else "overridden") in answer.trace.declines
+    if not refused:
+        assert answer.citations and "parks" in answer.text, "the overridden decline quotes the evidence"
+
+
+def test_a_fitted_declines_file_decides_for_the_model_it_names(seed_settings, embeddings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fitted = tmp_path / "declines.json"
+    entry = {"model_id": "scripted", "honour": {"typed": False, "open": True}}
+    fitted.write_text(json.dumps({"models": {ScriptedModel.model_hash: entry}}), encoding="utf-8")
+    pipeline = build_pipeline(seed_settings.with_overrides(declines=str(fitted)), model=ScriptedModel(DECLINE),
+                              embeddings=embeddings)
+    answer = pipeline.answer(TYPED)
+    assert answer.status != "refused" and "fitted for scripted" in answer.trace.declines
+    fitted.write_text(json.dumps({"models": {"another-model": entry}}), encoding="utf-8")
+    pipeline = build_pipeline(seed_settings.with_overrides(declines=str(fitted)), model=ScriptedModel(DECLINE),
+                              embeddings=embeddings)
+    answer = pipeline.answer(TYPED)
+    assert answer.status == "refused" and "the prior" in answer.trace.declines, "no entry for this model: the prior"
+
+
+def test_a_broken_declines_file_is_named_when_the_pipeline_starts(seed_settings, embeddings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "declines.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="declines.json cannot be read"):
+        build_pipeline(seed_settings.with_overrides(declines=str(broken)), model=ScriptedModel(), embeddings=embeddings)

@@ -1,0 +1,94 @@
+"""Whether the model's own decline is believed: fitted per model from dev reports, a prior where data is thin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.reader.declines import (
+    MIN_DECLINES,
+    PRIOR,
+    Decline,
+    declines_in,
+    fit,
+    fit_reports,
+    load_policy,
+    write_entries,
+)
+
+
+def _case(i: int, corpus: str, *, declined: bool = True, source: str = "quoted", answered: bool = False,
+          answerable: bool = True, kind: str = "date") -> dict[str, Any]:
+    return {"id": f"{corpus}:{i}", "answerable": answerable, "answer_type": kind, "model_declined": declined,
+            "answer_source": source, "facts_matched": [answered]}
+
+
+def _report(tmp: Path, name: str, cases: list[dict[str, Any]], *, split: str = "dev", declines: str = "none",
+            model_hash: str = "abc123") -> Path:
+    folder = tmp / name
+    folder.mkdir(parents=True)
+    run = {"split": split, "model_hash": model_hash, "model_id": "m.gguf", "settings": {"declines": declines}}
+    (folder / "report.json").write_text(json.dumps({"run": run, "cases": cases}), encoding="utf-8")
+    return folder
+
+
+def test_only_declined_cases_whose_decline_was_overridden_are_read() -> None:
+    report = {"cases": [_case(1, "a"), _case(2, "a", declined=False), _case(3, "a", source="refused"),
+                        _case(4, "a", answered=True, kind="open")]}
+    assert declines_in(report) == [Decline("a", "typed", False), Decline("a", "open", True)]
+
+
+def test_a_decline_is_honoured_where_the_quote_that_overrode_it_mostly_missed() -> None:
+    missed = [Decline("a", "typed", i < 3) for i in range(MIN_DECLINES)]  # 3 of 10 quotes answered
+    answered = [Decline("a", "open", i < 8) for i in range(MIN_DECLINES)]  # 8 of 10
+    fitted = fit(missed + answered)
+    assert fitted["honour"] == {"typed": True, "open": False}
+    assert fitted["fitted_on"]["typed"]["quote_answered_share"] == 0.3
+
+
+def test_each_corpus_weighs_the_same_whatever_its_number_of_declines() -> None:
+    big = [Decline("big", "typed", True) for _ in range(30)]  # every quote answered
+    small = [Decline("small", "typed", False) for _ in range(MIN_DECLINES)]
+    negatives = [Decline("neg", "typed", False) for _ in range(MIN_DECLINES)]
+    assert fit(big + small + negatives)["honour"]["typed"] is True, \
+        "two corpora of three say the quote missed, though 30 of the 50 quotes answered"
+    assert fit(big + small)["honour"]["typed"] is False, "shares 1.0 and 0.0 average one half: not under it"
+
+
+def test_too_few_declines_keep_the_prior() -> None:
+    few = [Decline("a", "open", False) for _ in range(MIN_DECLINES - 1)]
+    fitted = fit(few)
+    assert fitted["honour"] == PRIOR and fitted["fitted_on"]["open"]["decided_by"].startswith("prior")
+
+
+def test_reports_fit_an_entry_per_model_and_keep_other_models_entries(tmp_path: Path) -> None:
+    cases = [_case(i, "c", answered=i < 8) for i in range(MIN_DECLINES)]
+    _report(tmp_path, "one", cases, model_hash="h1")
+    _report(tmp_path, "two", [_case(i, "c") for i in range(MIN_DECLINES)], model_hash="h2")
+    entries = fit_reports([tmp_path])
+    assert entries["h1"]["honour"]["typed"] is False and entries["h2"]["honour"]["typed"] is True
+    out = tmp_path / "declines.json"
+    write_entries(out, {"h0": {"model_id": "old", "honour": {"typed": True, "open": True}}})
+    write_entries(out, entries)
+    assert set(json.loads(out.read_text(encoding="utf-8"))["models"]) == {"h0", "h1", "h2"}
+    policy = load_policy(str(out), "h1")
+    assert not policy.honours("date") and "fitted for m.gguf" in policy.source
+    assert load_policy(str(out), "unknown").honour == PRIOR
+
+
+@pytest.mark.parametrize("split, declines, message", [("test", "none", "dev only"), ("all", "none", "dev only"),
+                                                       ("dev", "typed", "POLICYBOT_DECLINES=none")])
+def test_reports_of_test_cases_or_with_declines_honoured_are_refused(tmp_path: Path, split: str, declines: str,
+                                                                     message: str) -> None:
+    _report(tmp_path, "r", [_case(1, "c")], split=split, declines=declines)
+    with pytest.raises(ConfigError, match=message):
+        fit_reports([tmp_path])
+
+
+def test_fixed_settings_need_no_file() -> None:
+    assert load_policy("all", "x").honours("open") and not load_policy("none", "x").honours("date")
+    assert load_policy("typed", "x").honours("person") and not load_policy("typed", "x").honours("open")
