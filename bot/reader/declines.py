@@ -138,6 +138,8 @@ def fit_reports(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
     model_ids: dict[str, str] = {}
     files: dict[str, list[str]] = defaultdict(list)
     for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path} not found. Fix: pass the --out folder of a `policybot eval --split dev` run.")
         for found in ([path] if path.is_file() else sorted(path.rglob("report.json"))):
             report = json.loads(found.read_text(encoding="utf-8"))
             run = report.get("run", {})

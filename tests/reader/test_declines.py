@@ -92,3 +92,21 @@ def test_reports_of_test_cases_or_with_declines_honoured_are_refused(tmp_path: P
 def test_fixed_settings_need_no_file() -> None:
     assert load_policy("all", "x").honours("open") and not load_policy("none", "x").honours("date")
     assert load_policy("typed", "x").honours("person") and not load_policy("typed", "x").honours("open")
+
+
+def test_policybot_calibrate_declines_from_writes_the_fit_and_says_what_it_decided(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    _report(tmp_path / "reports", "c", [_case(i, "c", answered=i < 2) for i in range(MIN_DECLINES)])
+    out = tmp_path / "declines.json"
+    assert main(["calibrate", "--declines-from", str(tmp_path / "reports"), "--declines-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "typed  honour: 10 declines, quote answered 0.2 (fit)" in printed and str(out) in printed
+    assert json.loads(out.read_text(encoding="utf-8"))["models"]["abc123"]["honour"] == {"typed": True, "open": False}
+    (tmp_path / "empty").mkdir()
+    assert main(["calibrate", "--declines-from", str(tmp_path / "empty"), "--declines-out", str(out)]) != 0
+    assert "No report.json" in capsys.readouterr().err
+    assert main(["calibrate", "--declines-from", str(tmp_path / "missing"), "--declines-out", str(out)]) != 0
+    assert "not found" in capsys.readouterr().err
