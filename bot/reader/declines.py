@@ -10,7 +10,7 @@ number, name, place, organisation or amount; ``open``: the rest):
 1. ``policybot eval --suite all --split dev --model M`` with ``POLICYBOT_DECLINES=none`` (every decline
    overridden, so each report shows whether the quote would have answered);
 2. ``policybot calibrate --declines-from REPORTS...`` reads those reports: in each group, the share of declined
-   cases whose quote held a gold fact, each corpus weighing the same. Where it is below one half, a refusal is
+   cases whose quote held a gold fact, each corpus weighing the same (its share smoothed). Where it is below one half, a refusal is
    the better reply more often than the quote is, and the decline is honoured. The entry, keyed by the model
    file's sha256, goes into ``bot/reader/calibration/declines.json`` with the counts it was fitted on.
 
@@ -32,7 +32,9 @@ from bot.errors import ConfigError
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "declines.json"
 GROUPS = ("typed", "open")
 PRIOR = {"typed": True, "open": False}  # the decision before any fit: a typed question's decline is believed
-MIN_DECLINES = 10  # fewer declined dev cases in a group than this: too few to overrule the prior
+# Not fitted: a floor on evidence. Below 10 declined dev cases a share's standard error exceeds 0.16, enough to put
+# a true share of 0.35 on the wrong side of one half; the prior stands.
+MIN_DECLINES = 10
 FIXED = {"typed": {"typed": True, "open": False}, "all": {"typed": True, "open": True},
          "none": {"typed": False, "open": False}}
 
@@ -114,9 +116,15 @@ def declines_in(report: Mapping[str, Any]) -> list[Decline]:
     return out
 
 
+def smoothed(answered: list[bool]) -> float:
+    """A corpus's share of answered quotes, pulled toward one half by Jeffreys' prior ((k + 1/2) / (n + 1)): a
+    corpus with two declines does not count as a certain 0 or 1 beside one with thirty."""
+    return (sum(answered) + 0.5) / (len(answered) + 1)
+
+
 def fit(declines: Iterable[Decline]) -> dict[str, Any]:
-    """Per group: honour the decline when, each corpus weighing the same, under half of the overridden declines
-    were answered by the quote; keep :data:`PRIOR` below :data:`MIN_DECLINES` cases."""
+    """Per group: honour the decline when, each corpus weighing the same (its share :func:`smoothed`), under half
+    of the overridden declines were answered by the quote; keep :data:`PRIOR` below :data:`MIN_DECLINES` cases."""
     by: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for d in declines:
         by[d.group][d.corpus].append(d.quote_answered)
@@ -124,7 +132,7 @@ def fit(declines: Iterable[Decline]) -> dict[str, Any]:
     for group in GROUPS:
         corpora = by.get(group, {})
         n = sum(len(v) for v in corpora.values())
-        share = sum(sum(v) / len(v) for v in corpora.values()) / len(corpora) if corpora else None
+        share = sum(smoothed(v) for v in corpora.values()) / len(corpora) if corpora else None
         honour[group] = PRIOR[group] if n < MIN_DECLINES or share is None else share < 0.5
         counts[group] = {"declines": n, "quote_answered_share": None if share is None else round(share, 4),
                          "per_corpus": {c: {"declines": len(v), "quote_answered": sum(v)} for c, v in sorted(corpora.items())},

@@ -47,7 +47,7 @@ def test_a_decline_is_honoured_where_the_quote_that_overrode_it_mostly_missed() 
     answered = [Decline("a", "open", i < 8) for i in range(MIN_DECLINES)]  # 8 of 10
     fitted = fit(missed + answered)
     assert fitted["honour"] == {"typed": True, "open": False}
-    assert fitted["fitted_on"]["typed"]["quote_answered_share"] == 0.3
+    assert fitted["fitted_on"]["typed"]["quote_answered_share"] == round(3.5 / 11, 4), "Jeffreys-smoothed 3 of 10"
 
 
 def test_each_corpus_weighs_the_same_whatever_its_number_of_declines() -> None:
@@ -56,7 +56,7 @@ def test_each_corpus_weighs_the_same_whatever_its_number_of_declines() -> None:
     negatives = [Decline("neg", "typed", False) for _ in range(MIN_DECLINES)]
     assert fit(big + small + negatives)["honour"]["typed"] is True, \
         "two corpora of three say the quote missed, though 30 of the 50 quotes answered"
-    assert fit(big + small)["honour"]["typed"] is False, "shares 1.0 and 0.0 average one half: not under it"
+    assert fit(big + small)["honour"]["typed"] is False, "shares of about 1 and 0 average over one half"
 
 
 def test_too_few_declines_keep_the_prior() -> None:
@@ -103,7 +103,7 @@ def test_policybot_calibrate_declines_from_writes_the_fit_and_says_what_it_decid
     out = tmp_path / "declines.json"
     assert main(["calibrate", "--declines-from", str(tmp_path / "reports"), "--declines-out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "typed  honour: 10 declines, quote answered 0.2 (fit)" in printed and str(out) in printed
+    assert "typed  honour: 10 declines, quote answered 0.2273 (fit)" in printed and str(out) in printed
     assert json.loads(out.read_text(encoding="utf-8"))["models"]["abc123"]["honour"] == {"typed": True, "open": False}
     (tmp_path / "empty").mkdir()
     assert main(["calibrate", "--declines-from", str(tmp_path / "empty"), "--declines-out", str(out)]) != 0
