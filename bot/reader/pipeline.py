@@ -159,10 +159,10 @@ class Pipeline:
         sentences, declined = self._checked(g, draft, trace)
         if not sentences and declined:
             trace.declines = self.declines.describe(g.verdict.kind)
-            declined = self.declines.honours(g.verdict.kind)
-        if not sentences and declined:
-            yield Final(self._refusal(g, trace, "refused: the model found no answer in the evidence", started))
-            return
+            if self.declines.honours(g.verdict.kind):
+                yield Final(self._refusal(g, trace, "refused: the model found no answer in the evidence", started))
+                return
+            trace.fallback = f"the model declined, a decline {trace.declines}; quoted the evidence instead"
         if not sentences:
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")

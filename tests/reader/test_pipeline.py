@@ -255,6 +255,7 @@ def test_a_declining_draft_is_believed_or_overridden_as_the_declines_setting_say
     assert ("honoured" if refused else "overridden") in answer.trace.declines
     if not refused:
         assert answer.citations and "parks" in answer.text, "the overridden decline quotes the evidence"
+        assert "declined" in answer.trace.fallback and "quoted" in answer.trace.fallback
 
 
 def test_a_fitted_declines_file_decides_for_the_model_it_names(seed_settings, embeddings, tmp_path) -> None:  # type: ignore[no-untyped-def]
