@@ -10,8 +10,9 @@ number, name, place, organisation or amount; ``open``: the rest):
 1. ``policybot eval --suite all --split dev --model M`` with ``POLICYBOT_DECLINES=none`` (every decline
    overridden, so each report shows whether the quote would have answered);
 2. ``policybot calibrate --declines-from REPORTS...`` reads those reports: in each group, the share of declined
-   cases whose quote held a gold fact, each corpus weighing the same (its share smoothed). Where it is below one half, a refusal is
-   the better reply more often than the quote is, and the decline is honoured. The entry, keyed by the model
+   cases, the quote's credit (its fact_recall, or its answer_f1 where the gold is a long span; 0 on an
+   unanswerable question), each corpus weighing the same (its mean smoothed). Where it is below one half, the
+   quote is more wrong than right and a refusal is the better reply: the decline is honoured. The entry, keyed by the model
    file's sha256, goes into ``bot/reader/calibration/declines.json`` with the counts it was fitted on.
 
 A model with no entry, or a group with fewer than :data:`MIN_DECLINES` declines on dev, keeps :data:`PRIOR`.
@@ -97,11 +98,11 @@ def read_entries(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Decline:
-    """One declined dev case whose decline was overridden: did the quote hold a gold fact?"""
+    """One declined dev case whose decline was overridden: how much of the gold answer the quote held (0..1)."""
 
     corpus: str
     group: str
-    quote_answered: bool
+    quote_credit: float
 
 
 def declines_in(report: Mapping[str, Any]) -> list[Decline]:
@@ -111,31 +112,32 @@ def declines_in(report: Mapping[str, Any]) -> list[Decline]:
         if not case.get("model_declined") or case.get("answer_source") != "quoted":
             continue  # not declined, or refused before the model: the decision was not this one
         corpus = str(case.get("id", "")).partition(":")[0]
-        answered = bool(case.get("answerable")) and any(case.get("facts_matched") or [])
-        out.append(Decline(corpus, group_of(str(case.get("answer_type", ""))), answered))
+        credit = max(float(case.get("fact_recall") or 0.0), float(case.get("answer_f1") or 0.0))
+        out.append(Decline(corpus, group_of(str(case.get("answer_type", ""))), credit if case.get("answerable") else 0.0))
     return out
 
 
-def smoothed(answered: list[bool]) -> float:
-    """A corpus's share of answered quotes, pulled toward one half by Jeffreys' prior ((k + 1/2) / (n + 1)): a
-    corpus with two declines does not count as a certain 0 or 1 beside one with thirty."""
-    return (sum(answered) + 0.5) / (len(answered) + 1)
+def smoothed(credits: list[float]) -> float:
+    """A corpus's mean quote credit, pulled toward one half as Jeffreys' prior pulls a share ((k + 1/2) / (n + 1)):
+    a corpus with two declines does not count as a certain 0 or 1 beside one with thirty."""
+    return (sum(credits) + 0.5) / (len(credits) + 1)
 
 
 def fit(declines: Iterable[Decline]) -> dict[str, Any]:
-    """Per group: honour the decline when, each corpus weighing the same (its share :func:`smoothed`), under half
-    of the overridden declines were answered by the quote; keep :data:`PRIOR` below :data:`MIN_DECLINES` cases."""
-    by: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    """Per group: honour the decline when the quotes that overrode it earned under one half (each corpus weighing
+    the same, its mean :func:`smoothed`); keep :data:`PRIOR` below :data:`MIN_DECLINES` cases."""
+    by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for d in declines:
-        by[d.group][d.corpus].append(d.quote_answered)
+        by[d.group][d.corpus].append(d.quote_credit)
     honour, counts = {}, {}
     for group in GROUPS:
         corpora = by.get(group, {})
         n = sum(len(v) for v in corpora.values())
         share = sum(smoothed(v) for v in corpora.values()) / len(corpora) if corpora else None
         honour[group] = PRIOR[group] if n < MIN_DECLINES or share is None else share < 0.5
-        counts[group] = {"declines": n, "quote_answered_share": None if share is None else round(share, 4),
-                         "per_corpus": {c: {"declines": len(v), "quote_answered": sum(v)} for c, v in sorted(corpora.items())},
+        counts[group] = {"declines": n, "quote_credit": None if share is None else round(share, 4),
+                         "per_corpus": {c: {"declines": len(v), "quote_credit": round(sum(v) / len(v), 4)}
+                                        for c, v in sorted(corpora.items())},
                          "decided_by": "prior (too few declines)" if n < MIN_DECLINES else "fit"}
     return {"honour": honour, "fitted_on": counts}
 
@@ -162,7 +164,8 @@ def fit_reports(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
                 raise ConfigError(f"{found} does not say which model ran it. Fix: rerun the eval on this version.")
             by_model[model_hash] += declines_in(report)
             model_ids[model_hash] = str(run.get("model_id", ""))
-            files[model_hash].append(str(found))
+            files[model_hash].append(f"{run.get('corpus', found.parent.name)}: {len(report.get('cases', []))} dev cases, "
+                                     f"corpus {str(run.get('corpus_hash', '?'))[:8]}")
     fitted = datetime.now(UTC).isoformat(timespec="seconds")
     return {h: fit(ds) | {"model_id": model_ids[h], "reports": files[h], "fitted": fitted} for h, ds in by_model.items()}
 
@@ -171,7 +174,7 @@ def write_entries(path: Path, entries: Mapping[str, dict[str, Any]]) -> None:
     """Add (or replace) the entries of the models just fitted; other models' entries stay."""
     existing = read_entries(path) if path.exists() else {}
     existing.update(entries)
-    doc = {"decision": "honour the model's decline", "label": "the quote that overrode a decline held a gold fact",
+    doc = {"decision": "honour the model's decline", "label": "the credit of the quote that overrode a decline (fact_recall or answer_f1; 0 if unanswerable)",
            "models": existing}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -22,9 +22,9 @@ from bot.reader.declines import (
 
 
 def _case(i: int, corpus: str, *, declined: bool = True, source: str = "quoted", answered: bool = False,
-          answerable: bool = True, kind: str = "date") -> dict[str, Any]:
+          answerable: bool = True, kind: str = "date", f1: float = 0.0) -> dict[str, Any]:
     return {"id": f"{corpus}:{i}", "answerable": answerable, "answer_type": kind, "model_declined": declined,
-            "answer_source": source, "facts_matched": [answered]}
+            "answer_source": source, "facts_matched": [answered], "fact_recall": float(answered), "answer_f1": f1}
 
 
 def _report(tmp: Path, name: str, cases: list[dict[str, Any]], *, split: str = "dev", declines: str = "none",
@@ -37,30 +37,32 @@ def _report(tmp: Path, name: str, cases: list[dict[str, Any]], *, split: str = "
 
 
 def test_only_declined_cases_whose_decline_was_overridden_are_read() -> None:
-    report = {"cases": [_case(1, "a"), _case(2, "a", declined=False), _case(3, "a", source="refused"),
+    report = {"cases": [_case(1, "a", f1=0.1), _case(2, "a", declined=False), _case(3, "a", source="refused"),
                         _case(4, "a", answered=True, kind="open")]}
-    assert declines_in(report) == [Decline("a", "typed", False), Decline("a", "open", True)]
+    assert declines_in(report) == [Decline("a", "typed", 0.1), Decline("a", "open", 1.0)], \
+        "a quote's credit is its fact_recall, or its answer_f1 where that is higher"
+    assert declines_in({"cases": [_case(5, "a", answerable=False, f1=0.4)]}) == [Decline("a", "typed", 0.0)]
 
 
 def test_a_decline_is_honoured_where_the_quote_that_overrode_it_mostly_missed() -> None:
-    missed = [Decline("a", "typed", i < 3) for i in range(MIN_DECLINES)]  # 3 of 10 quotes answered
-    answered = [Decline("a", "open", i < 8) for i in range(MIN_DECLINES)]  # 8 of 10
+    missed = [Decline("a", "typed", float(i < 3)) for i in range(MIN_DECLINES)]  # 3 of 10 quotes answered
+    answered = [Decline("a", "open", float(i < 8)) for i in range(MIN_DECLINES)]  # 8 of 10
     fitted = fit(missed + answered)
     assert fitted["honour"] == {"typed": True, "open": False}
-    assert fitted["fitted_on"]["typed"]["quote_answered_share"] == round(3.5 / 11, 4), "Jeffreys-smoothed 3 of 10"
+    assert fitted["fitted_on"]["typed"]["quote_credit"] == round(3.5 / 11, 4), "Jeffreys-smoothed 3 of 10"
 
 
 def test_each_corpus_weighs_the_same_whatever_its_number_of_declines() -> None:
-    big = [Decline("big", "typed", True) for _ in range(30)]  # every quote answered
-    small = [Decline("small", "typed", False) for _ in range(MIN_DECLINES)]
-    negatives = [Decline("neg", "typed", False) for _ in range(MIN_DECLINES)]
+    big = [Decline("big", "typed", 1.0) for _ in range(30)]  # every quote answered
+    small = [Decline("small", "typed", 0.0) for _ in range(MIN_DECLINES)]
+    negatives = [Decline("neg", "typed", 0.0) for _ in range(MIN_DECLINES)]
     assert fit(big + small + negatives)["honour"]["typed"] is True, \
         "two corpora of three say the quote missed, though 30 of the 50 quotes answered"
     assert fit(big + small)["honour"]["typed"] is False, "shares of about 1 and 0 average over one half"
 
 
 def test_too_few_declines_keep_the_prior() -> None:
-    few = [Decline("a", "open", False) for _ in range(MIN_DECLINES - 1)]
+    few = [Decline("a", "open", 0.0) for _ in range(MIN_DECLINES - 1)]
     fitted = fit(few)
     assert fitted["honour"] == PRIOR and fitted["fitted_on"]["open"]["decided_by"].startswith("prior")
 
@@ -103,7 +105,7 @@ def test_policybot_calibrate_declines_from_writes_the_fit_and_says_what_it_decid
     out = tmp_path / "declines.json"
     assert main(["calibrate", "--declines-from", str(tmp_path / "reports"), "--declines-out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "typed  honour: 10 declines, quote answered 0.2273 (fit)" in printed and str(out) in printed
+    assert "typed  honour: 10 declines, quote credit 0.2273 (fit)" in printed and str(out) in printed
     assert json.loads(out.read_text(encoding="utf-8"))["models"]["abc123"]["honour"] == {"typed": True, "open": False}
     (tmp_path / "empty").mkdir()
     assert main(["calibrate", "--declines-from", str(tmp_path / "empty"), "--declines-out", str(out)]) != 0
