@@ -102,20 +102,40 @@ def test_a_prompt_longer_than_the_context_window_names_the_setting(local_model: 
 
 @pytest.mark.slow
 def test_the_queue_serialises_real_concurrent_generations(local_model: LlamaCppModel) -> None:
-    queue = ModelQueue(local_model, queue_size=4, queue_timeout_s=120)
+    class Watched:
+        """The real model, counting how many generations run inside it at once."""
+
+        def __init__(self) -> None:
+            self.active = self.most = 0
+            self.lock = threading.Lock()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(local_model, name)
+
+        def stream_chat(self, messages: list[Message], **kwargs: object) -> Iterator[str]:
+            with self.lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            try:
+                yield from local_model.stream_chat(messages, **kwargs)  # type: ignore[arg-type]
+            finally:
+                with self.lock:
+                    self.active -= 1
+
+    watched = Watched()
+    queue = ModelQueue(watched, queue_size=4, queue_timeout_s=120)  # type: ignore[arg-type]
     outputs: list[str] = []
     question = chat("What is a policy?", system="You are a concise assistant.")
-    threads = [
-        threading.Thread(target=lambda: outputs.append("".join(queue.stream_chat(question, max_tokens=12))))
-    ]
-    threads.append(
-        threading.Thread(target=lambda: outputs.append("".join(queue.stream_chat(question, max_tokens=12))))
-    )
+    threads = [threading.Thread(target=lambda: outputs.append("".join(queue.stream_chat(question, max_tokens=12))))
+               for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(outputs) == 2 and outputs[0] == outputs[1] != "", "greedy decoding of one prompt is repeatable"
+    assert len(outputs) == 2 and all(o.strip() for o in outputs), "both requests got a reply"
+    assert watched.most == 1, "the queue let two generations into the one model at once"
+    # Not asserted: that the two replies are equal. The second reads the prompt from the KV cache, and on some
+    # CPUs (seen on this machine's llama.cpp build) that changes a late greedy token ("laws" / "guidelines").
 
 
 @pytest.mark.slow
