@@ -9,10 +9,10 @@ number, name, place, organisation or amount; ``open``: the rest):
 
 1. ``policybot eval --suite all --split dev --model M`` with ``POLICYBOT_DECLINES=none`` (every decline
    overridden, so each report shows whether the quote would have answered);
-2. ``policybot calibrate --declines-from REPORTS...`` reads those reports: in each group, the share of declined
-   cases, the quote's credit (its fact_recall, or its answer_f1 where the gold is a long span; 0 on an
-   unanswerable question), each corpus weighing the same (its mean smoothed). Where it is below one half, the
-   quote is more wrong than right and a refusal is the better reply: the decline is honoured. The entry, keyed by the model
+2. ``policybot calibrate --declines-from REPORTS...`` reads those reports and, in each group, averages the credit
+   of the quotes that overrode a decline (a quote's fact_recall, or its answer_f1 where the gold is a long span;
+   0 on an unanswerable question), each corpus weighing the same (its mean smoothed). Where the average is below
+   one half, the quote is more wrong than right and a refusal is the better reply: the decline is honoured. The entry, keyed by the model
    file's sha256, goes into ``bot/reader/calibration/declines.json`` with the counts it was fitted on.
 
 A model with no entry, or a group with fewer than :data:`MIN_DECLINES` declines on dev, keeps :data:`PRIOR`.
@@ -36,8 +36,7 @@ PRIOR = {"typed": True, "open": False}  # the decision before any fit: a typed q
 # Not fitted: a floor on evidence. Below 10 declined dev cases a share's standard error exceeds 0.16, enough to put
 # a true share of 0.35 on the wrong side of one half; the prior stands.
 MIN_DECLINES = 10
-FIXED = {"typed": {"typed": True, "open": False}, "all": {"typed": True, "open": True},
-         "none": {"typed": False, "open": False}}
+FIXED = {"typed": PRIOR, "all": {"typed": True, "open": True}, "none": {"typed": False, "open": False}}
 
 
 def group_of(kind: str) -> str:
@@ -106,12 +105,14 @@ class Decline:
 
 
 def declines_in(report: Mapping[str, Any]) -> list[Decline]:
-    """The declined, overridden cases of one eval report (a report run with ``POLICYBOT_DECLINES=none``)."""
+    """The declined, overridden cases of one eval report (a report run with ``POLICYBOT_DECLINES=none``), under the
+    corpus the report names (else the prefix of the case id)."""
     out = []
+    named = (report.get("run") or {}).get("corpus")
     for case in report.get("cases", []):
         if not case.get("model_declined") or case.get("answer_source") != "quoted":
             continue  # not declined, or refused before the model: the decision was not this one
-        corpus = str(case.get("id", "")).partition(":")[0]
+        corpus = str(named or str(case.get("id", "")).partition(":")[0])
         credit = max(float(case.get("fact_recall") or 0.0), float(case.get("answer_f1") or 0.0))
         out.append(Decline(corpus, group_of(str(case.get("answer_type", ""))), credit if case.get("answerable") else 0.0))
     return out

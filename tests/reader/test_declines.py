@@ -42,6 +42,8 @@ def test_only_declined_cases_whose_decline_was_overridden_are_read() -> None:
     assert declines_in(report) == [Decline("a", "typed", 0.1), Decline("a", "open", 1.0)], \
         "a quote's credit is its fact_recall, or its answer_f1 where that is higher"
     assert declines_in({"cases": [_case(5, "a", answerable=False, f1=0.4)]}) == [Decline("a", "typed", 0.0)]
+    assert declines_in({"run": {"corpus": "corpus-a"}, "cases": [_case(6, "a")]})[0].corpus == "corpus-a", \
+        "the corpus the report names wins over the case id's prefix"
 
 
 def test_a_decline_is_honoured_where_the_quote_that_overrode_it_mostly_missed() -> None:
