@@ -36,14 +36,19 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("org", re.compile(r"\b(which|what) (company|companies|firm|firms|enterprise|enterprises|corporation|"
                        r"organi[sz]ation|university|universities|bank|banks|institute)s?\b", re.I)),
 ]
+# A Chinese question often names what it asks for as the noun it ends with, with no question word at all
+# ("…的上映时间", "…的年旅客吞吐量", "…的导演"): a time, a measure (…量, …数, …率, …额), a person's part, a place.
+_ZH_END = r"(?:有哪些|是谁|是什么|是哪里|在哪里|是多少)?[？?。\s]*$"
 _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"多少(钱|资金|元|亿)|金额|预算|拨款|资金规模")),
     ("duration", re.compile(r"多久|多长时间|多少年")),
-    ("date", re.compile(r"何时|什么时候|哪一?年|哪一?天|日期|几月|哪个月")),
-    ("number", re.compile(r"多少|几个|几家|几项|数量")),
+    ("date", re.compile(r"何时|什么时候|哪一?年|哪一?天|日期|几月|哪个月|什么时间|(?<!多长)时间" + _ZH_END)),
+    ("number", re.compile(r"多少|几个|几家|几项|数量|多长|多高|多远|多重|"
+                          r"(?<![质力能考商])[量数率额值](?:是多少)?[？?。\s]*$")),
     ("role", re.compile(r"职务|职位|担任什么|什么职|头衔")),
-    ("person", re.compile(r"谁|哪位|什么人")),
-    ("place", re.compile(r"哪里|哪儿|哪个(城市|地方|省|区)|在哪")),
+    ("person", re.compile(r"谁|哪位|什么人|(主演|导演|编剧|主教练|主角|主持人|得主|获得者|发言人)" + _ZH_END)),
+    ("place", re.compile(r"哪里|哪儿|哪个(城市|地方|省|区)|在哪|哪个国家|哪些国家|哪国|"
+                         r"(举办地|举办城市|发生地|地点|所在地|起点|终点|目的地)" + _ZH_END)),
     ("org", re.compile(r"哪家|哪些(企业|公司)|什么(企业|公司)|哪个(公司|企业)")),
 ]
 

@@ -25,6 +25,17 @@ def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | N
     ("Does the website collect any information when I visit it?", "open"),  # yes or no: "when" opens a clause
     ("Will you share my data with a partner who runs ads?", "open"),
     ("Is my information shared with others? If yes, then with whom?", "person"),  # the second question asks
+    # a Chinese question often ends with the noun it asks for, and no question word
+    ("新馆的开放时间？", "date"),
+    ("项目建设需要多长时间？", "duration"),
+    ("去年全省的粮食产量", "number"),
+    ("三月份的失业率是多少？", "number"),
+    ("这条隧道多长", "number"),
+    ("这部纪录片的导演", "person"),
+    ("年会的举办地", "place"),
+    ("哪些国家签署了协定？", "place"),
+    ("如何保证产品质量？", "open"),  # 质量 is quality, not a quantity
+    ("规划的主要内容是什么？", "open"),
 ])
 def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str) -> None:
     assert answer_types.answer_type(question) == kind
