@@ -58,7 +58,7 @@ def jieba_module() -> Any:
 
 @functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=4096)
-def _tagged_words(text: str) -> tuple[tuple[str, str], ...]:
+def tagged_words(text: str) -> tuple[tuple[str, str], ...]:
     """jieba's words of two characters or more in the Chinese runs of ``text``, with their part-of-speech tags.
     Cached: a candidate sentence is read by the answer-type test, the answerability test and the sentence model
     of the same question."""
@@ -72,12 +72,12 @@ def _tagged_words(text: str) -> tuple[tuple[str, str], ...]:
 def chinese_names(text: str) -> tuple[tuple[str, str], ...]:
     """The names in the Chinese runs of ``text``, with jieba's part-of-speech tag: ``nr`` a person, ``ns`` a
     place, ``nt`` an organisation, ``nz`` another proper name (two characters or more)."""
-    return tuple(pair for pair in _tagged_words(text) if pair[1] in ("nr", "ns", "nt", "nz"))
+    return tuple(pair for pair in tagged_words(text) if pair[1] in ("nr", "ns", "nt", "nz"))
 
 
 def chinese_nouns(text: str) -> list[str]:
     """The nouns (jieba's n* tags, two characters or more) of the Chinese runs of ``text``, in order."""
-    return [word for word, flag in _tagged_words(text) if flag.startswith("n")]
+    return [word for word, flag in tagged_words(text) if flag.startswith("n")]
 
 
 _CN_DIGITS = {

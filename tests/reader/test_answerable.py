@@ -73,6 +73,17 @@ def test_chinese_names_places_and_organisations_are_read_from_part_of_speech_tag
     assert not answer_types.has_type(kind, not_answer, question)
 
 
+@pytest.mark.parametrize(("kind", "question", "answer", "not_answer"), [
+    ("person", "球队的主教练是谁？", "球队的主教练由彼得罗维奇担任。", "球队的主教练将于下月公布。"),
+    ("place", "比赛在哪里举行？", "比赛将在阿德莱德举行。", "比赛将于下月举行。"),
+])
+def test_transliterated_foreign_names_count_as_names(kind: str, question: str, answer: str, not_answer: str) -> None:
+    """jieba tags a transliterated name nrt (or nz when it does not know it), not nr / ns: still a name."""
+    assert answer_types.answer_type(question) == kind
+    assert answer_types.has_type(kind, answer, question)
+    assert not answer_types.has_type(kind, not_answer, question)
+
+
 def test_a_chinese_who_question_needs_the_role_it_asks_about_not_just_someone_named() -> None:
     q = "谁是代表团旗手？"
     assert answer_types.has_type("person", "李明、王芳将担任代表团旗手。", q)
