@@ -14,6 +14,16 @@ from functools import lru_cache
 
 from bot.lang.cjk import CJK_CLASS, chinese_nouns, has_cjk, tagged_words
 from bot.lang.words import capitalised_names
+from bot.reader.answer_heads import (
+    NUMBER_WORDS,
+    counts,
+    head_modifiers,
+    head_stem,
+    head_term,
+    list_head,
+    list_size,
+    times_named,
+)
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
@@ -54,8 +64,7 @@ _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 
 _MONEY = re.compile(r"(\d[\d,.]*\s*(billion|million|trillion|thousand)?\s*(yuan|rmb|dollars?|usd|cny)\b|"
                     r"(rmb|usd|\$|¥|￥)\s*\d|\d\s*(亿|万)?元)", re.I)
-_NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|several|a number of)"
-_NUMBER = re.compile(rf"(\d|\b{_NUMBER_WORDS}\b|[一二三四五六七八九十百千万亿两])", re.I)
+_NUMBER = re.compile(rf"(\d|\b{NUMBER_WORDS}\b|[一二三四五六七八九十百千万亿两])", re.I)
 _MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
 _DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{_MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日)", re.I)
 _DURATION = re.compile(r"\b(for|over|within|after|nearly|almost|about)\s+(\d+|a|an|one|two|three|four|five|six|seven|"
@@ -74,7 +83,7 @@ _COMPANY = re.compile(r"[A-Z][\w&]+(?: [A-Z][\w&]+)* (Company|Co\.|Ltd|Inc|Corpo
 _PLACE = re.compile(r"\b(in|at|from|across|near|to)\s+(the\s+)?[\"“‘']?[A-Z][a-z]+|[A-Z][a-z]+ (City|Province|District|County|"
                     r"Region)\b|[A-Z][a-z]+, [A-Z][a-z]+(, [A-Z][a-z]+)*,? and [A-Z][a-z]+|[" + CJK_CLASS + "]{1,6}(市|省|区|县)")
 QUESTION_TERMS = {"long", "held", "hold", "take", "place", "happen", "located", "locate", "name", "named"}
-NUMBER_WORD = re.compile(rf"\b{_NUMBER_WORDS}\b", re.I)
+NUMBER_WORD = re.compile(rf"\b{NUMBER_WORDS}\b", re.I)
 TYPE_TERMS = {"yuan", "rmb", "budget", "money", "fund", "funding", "city", "province", "place",
                "location", "company", "firm", "enterprise", "year", "date", "day", "month", "time", "person",
                "official", "number", "amount", "many", "much"}
@@ -119,21 +128,6 @@ def _tagged_name(kind: AnswerType, text: str) -> bool:
     return has_cjk(text) and any(tag in _NAME_TAG[kind] for _, tag in tagged_words(text))
 
 
-LIST_QUESTION = re.compile(r"\b(?:what|which) (?:are|were) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b|"
-                   r"\b(?:which|what) (two|three|four|five|six|seven|eight|nine|ten)\b|"
-                   r"\b(?:name|list) the (two|three|four|five|six|seven|eight|nine|ten|\d{1,2})\b", re.I)
-_SMALL = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-
-
-def list_size(question: str) -> int:
-    """N for "what are the N X?" (a question answered by an enumeration), else 0."""
-    match = LIST_QUESTION.search(question)
-    if not match:
-        return 0
-    word = next(g for g in match.groups() if g).lower()
-    return _SMALL.get(word) or int(word)
-
-
 _POLAR = re.compile(r"\s*(do|does|did|is|are|was|were|will|would|can|could|should|shall|may|might|has|have|had|"
                     r"must)\b", re.I)
 
@@ -166,7 +160,7 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         return bool(_DATE.search(text))
     if kind == "list":  # N things named: "X department and Y department", or "a, b, c, d(,) and e", "a、b、c、d和e"
         size = list_size(question)
-        named = _times_named(text, _list_head(question))
+        named = times_named(text, list_head(question))
         if named >= size:  # "the rail programme, ..., the bus programme": the head once per item
             return True
         # or a run of short items: "a, b, c, d(,) and e" (not clauses: "in the region, on March 3, in ...");
@@ -222,7 +216,7 @@ def names_head(kind: AnswerType, text: str, question: str) -> bool:
         head = head_term(question)
         return bool(head) and counts(text, head, head_modifiers(question))
     if kind == "list":
-        return _times_named(text, _list_head(question)) >= list_size(question)
+        return times_named(text, list_head(question)) >= list_size(question)
     if kind == "person":  # "which inspectors ..." -> "inspectors Ana Silva and Tom Reed"
         role = re.match(r"\s*(?:which|what)\s+([a-z]+)\b", question, re.I)
         if not role or not ROLE.fullmatch(role.group(1)):
@@ -232,76 +226,3 @@ def names_head(kind: AnswerType, text: str, question: str) -> bool:
         return any(re.search(before, text[max(0, m.start() - 30):m.start()], re.I)
                    or re.search(after, text[m.end():m.end() + 40], re.I) for m in _CAPITALISED_PAIR.finditer(text))
     return False
-
-
-_HEAD = re.compile(r"\bhow (?:many|much) (?:of (?:the )?)?((?:[A-Za-z][\w-]* ?){1,7})|"
-                   r"\bwhat (?:\w+ )??([A-Za-z][\w-]*) (?:value|amount|figure|size)\b", re.I)
-_HEAD_STOP = {"do", "does", "did", "is", "are", "was", "were", "will", "would", "can", "could", "should", "has",
-              "have", "had", "be", "been", "in", "of", "for", "on", "at", "by", "to", "from", "with", "per", "that",
-              "which", "who", "there", "it", "they", "we", "you", "he", "she"}
-_NOT_HEADS = {"money", "funding", "capital", "more", "the", "a", "an", "total", "overall", "exact", "other"}
-
-
-def phrase_head(text: str) -> str:
-    """The last word of the noun phrase that opens ``text`` ("regional training centres do ..." -> centres)."""
-    phrase: list[str] = []
-    for word in re.findall(r"[A-Za-z][\w-]*", text)[:7]:
-        if word.lower() in _HEAD_STOP or (phrase and re.search(r"[a-z]ed$", word)):
-            break  # an auxiliary, a preposition or a past-tense verb ends the noun phrase
-        phrase.append(word.lower())
-    return phrase[-1] if phrase else ""
-
-
-def head_term(question: str) -> str:
-    """The thing a "how many X" / "what X value" question counts (EN only), singular and lower case: the
-    last word of the noun phrase, so "how many regional training centres do ..." counts centres."""
-    match = _HEAD.search(question)
-    if not match:
-        return ""
-    word = phrase_head(match.group(1)) if match.group(1) else (match.group(2) or "").lower()
-    if not word or word in _NOT_HEADS:
-        return ""
-    return head_stem(word)
-
-
-def _list_head(question: str) -> str:
-    """The things a list question asks for ("what are the three transport programmes" -> programme)."""
-    match = LIST_QUESTION.search(question)
-    return head_stem(phrase_head(question[match.end():])) if match else ""
-
-
-def _times_named(text: str, head: str) -> int:
-    return len(re.findall(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I)) if head else 0
-
-
-def head_stem(word: str) -> str:
-    """A counted head as a regex stem: "industries" -> "industri", matched as ``industri(?:e?s)?``."""
-    return re.sub(r"(?<=[a-z])(es|s)$", "", word) if len(word) > 4 else word
-
-
-def mentions(text: str, head: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(head)}(?:e?s)?(?![\w-])", text, re.I) is not None
-
-
-def counts(text: str, head: str, modifiers: tuple[str, ...] = ()) -> bool:
-    """True if ``text`` puts a number before ``head`` ("12 regional training centres", "five parks"); given
-    ``modifiers`` (the question's "regional training"), the counted phrase must carry each of them."""
-    number = rf"(?:(?!(?:19|20)\d\d\b)\d[\d,.]*|{_NUMBER_WORDS})"  # a year is not a count
-    for match in re.finditer(rf"\b{number}\b(?P<between>(?:[\s-]+[\w-]+){{0,5}}?)[\s-]+{re.escape(head)}(?:e?s)?(?![\w-])",
-                             text, re.I):
-        between = {w.lower()[:6] for w in re.findall(r"[\w-]+", match.group("between"))}
-        if all(m[:6] in between for m in modifiers):
-            return True
-    return False
-
-
-def head_modifiers(question: str) -> tuple[str, ...]:
-    """The words before the head of a "how many X" phrase ("regional", "training" in "how many regional
-    training centres"), without the ones that only qualify the count ("other", "more")."""
-    match = _HEAD.search(question)
-    if not match or not match.group(1):
-        return ()
-    words = re.findall(r"[A-Za-z][\w-]*", match.group(1))
-    head = phrase_head(match.group(1))
-    phrase = [w.lower() for w in words[: [w.lower() for w in words].index(head)]] if head in (w.lower() for w in words) else []
-    return tuple(w for w in phrase if w not in _NOT_HEADS and w not in _HEAD_STOP and w != "and")

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.lang.words import capitalised_names, numbers
+from bot.reader.answer_heads import LIST_QUESTION, counts, head_stem, head_term, mentions, phrase_head
 from bot.reader.answer_types import (
-    LIST_QUESTION,
     NUMBER_WORD,
     QUESTION_TERMS,
     ROLE,
@@ -21,12 +21,7 @@ from bot.reader.answer_types import (
     WHO_SAID,
     AnswerType,
     answer_type,
-    counts,
     has_type,
-    head_stem,
-    head_term,
-    mentions,
-    phrase_head,
 )
 from bot.reader.evidence import QUESTION_WORDS, Evidence, terms_of
 

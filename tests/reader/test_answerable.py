@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.reader import answer_types, answerable
+from bot.reader import answer_heads, answer_types, answerable
 from bot.reader.evidence import Evidence, needs_next, query_terms, restates, successor
 from bot.reader.speakers import Speaker
 
@@ -48,16 +48,16 @@ def test_questions_are_typed_by_the_answer_they_ask_for(question: str, kind: str
     ("How much money is there?", ""),
 ])
 def test_how_many_counts_the_head_of_its_noun_phrase(question: str, head: str) -> None:
-    assert answer_types.head_term(question) == head
+    assert answer_heads.head_term(question) == head
 
 
 def test_a_count_must_count_the_thing_asked_about_and_a_year_is_not_a_count() -> None:
-    assert answer_types.counts("fully connecting 20 strategic industry clusters", "cluster")
-    assert answer_types.counts("create five future industrial science and technology parks", "park")
-    assert not answer_types.counts("In 2030 the clusters will grow", "cluster")
-    modifiers = answer_types.head_modifiers("How many strategic industrial clusters are there?")
-    assert answer_types.counts("the 20 strategic industry clusters", "cluster", modifiers)
-    assert not answer_types.counts("these five major industrial clusters", "cluster", modifiers)
+    assert answer_heads.counts("fully connecting 20 strategic industry clusters", "cluster")
+    assert answer_heads.counts("create five future industrial science and technology parks", "park")
+    assert not answer_heads.counts("In 2030 the clusters will grow", "cluster")
+    modifiers = answer_heads.head_modifiers("How many strategic industrial clusters are there?")
+    assert answer_heads.counts("the 20 strategic industry clusters", "cluster", modifiers)
+    assert not answer_heads.counts("these five major industrial clusters", "cluster", modifiers)
 
 
 @pytest.mark.parametrize(("kind", "question", "answer", "not_answer"), [
