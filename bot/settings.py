@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     refusal_text: str = Field(
         "The documents do not say.", description="Fixed refusal sentence; what was searched is appended."
     )
+    refusal_text_zh: str = Field(
+        "文件中没有提到。", description="The refusal sentence for a question asked in Chinese; what was searched is appended."
+    )
     queue_size: int = Field(16, ge=1, description="Requests that may wait for the model before 'busy'.")
     queue_timeout_s: float = Field(120.0, gt=0, description="Longest wait for the model before 'busy'.")
 

@@ -27,7 +27,7 @@ from bot.errors import BusyError, ConfigError, ModelError, UserInputError
 from bot.ingest.index import Index
 from bot.llm.contract import ChatModel
 from bot.llm.prompts import Prompt, load_prompt
-from bot.reader import answer_types, answerable, compose, evidence, ground, verify
+from bot.reader import answer_types, answerable, compose, evidence, ground, refusal, verify
 from bot.reader.assemble import assemble
 from bot.reader.calibration import answerability_features, load_calibration
 from bot.reader.declines import DeclinePolicy, check_setting, load_policy
@@ -190,8 +190,8 @@ class Pipeline:
         """The plain "the documents do not say", with what was searched; ``why`` goes to the trace."""
         trace.fallback = why
         trace.timings["total"] = round(time.perf_counter() - started, 4)
-        return Answer(text=f"{self.settings.refusal_text} {g.searched}", citations=[], status="refused", trace=trace,
-                      question=g.question)
+        text = f"{refusal.refusal_sentence(self.settings, g.question)} {g.searched}"
+        return Answer(text=text, citations=[], status="refused", trace=trace, question=g.question)
 
     def _relevance(self, g: Gathered) -> Callable[[list[str]], list[float]]:
         def relevance(texts: list[str]) -> list[float]:
@@ -271,7 +271,7 @@ class Pipeline:
                      loaded.searched(standalone, scope), answer_logit=top_logit, scope=scope, asked=asked)
         if site is not None:  # the question names a site no indexed document is about: never quote another's
             g.verdict = answerable.Verdict(False, kind, f"no indexed document is about {site}")
-            g.searched = f"No indexed document is about {site}. {g.searched}"
+            g.searched = f"{refusal.no_document_about(site, standalone)} {g.searched}"
         elif self.calibration is not None:
             if self.calibration.asks_model:
                 g.model_yes = model_judgement(self.model, self.judge_prompt, question, chosen)

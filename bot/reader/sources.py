@@ -15,6 +15,7 @@ from bot.ingest.index import Index
 from bot.lang.text import paragraph_spans
 from bot.reader.evidence import Evidence
 from bot.reader.injection import planted_spans
+from bot.reader.refusal import searched_sentence
 from bot.reader.speakers import Speaker, attribute
 from bot.retrieve.hybrid import Retriever
 from bot.retrieve.named import Named, named_documents, unindexed_site
@@ -94,9 +95,6 @@ class Loaded:
         titles = self._titles()
         if scope and scope.doc_ids:  # by title where the index knows it: "example.com", not "policy_example_com"
             names = [titles.get(d) or d for d in scope.doc_ids]
-            where = f" of {len(titles)}, within {', '.join(dict.fromkeys(names))}"
-            docs = len(scope.doc_ids)
-        else:
-            where = f" within {', '.join(scope.titles or scope.paths)}" if scope and not scope.is_empty() else ""
-            docs = len(titles)
-        return f"Searched {docs} document{'s' if docs != 1 else ''}{where} for: \u201c{standalone}\u201d."
+            return searched_sentence(standalone, len(scope.doc_ids), len(titles), names)
+        within = (scope.titles or scope.paths) if scope and not scope.is_empty() else []
+        return searched_sentence(standalone, len(titles), None, within)

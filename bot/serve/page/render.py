@@ -92,7 +92,7 @@ def searched_line(answer: Answer, question: str = "") -> str:
     searched = answer.trace.searched or answer.trace.standalone_question or answer.question or question
     if not searched:
         return ""
-    return searched if searched.startswith("Searched ") else f"Searched: {searched}"
+    return searched if searched.startswith(("Searched ", "已检索")) else f"Searched: {searched}"
 
 
 def answer_html(answer: Answer, turn: int) -> str:
