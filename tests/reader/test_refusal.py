@@ -7,7 +7,7 @@ from fakes import ScriptedModel
 
 from bot.lang.cjk import has_cjk
 from bot.reader.pipeline import build_pipeline
-from bot.reader.refusal import no_document_about, refusal_sentence, searched_sentence
+from bot.reader.refusal import is_searched_sentence, no_document_about, refusal_sentence, searched_sentence
 from bot.settings import Settings
 
 
@@ -41,3 +41,10 @@ def test_the_pipeline_refuses_a_chinese_question_in_chinese(seed_settings, embed
     assert answer.status == "refused" and not answer.citations
     assert answer.text.startswith(seed_settings.refusal_text_zh) and "已检索1份文件" in answer.text
     assert "documents do not say" not in answer.text
+
+
+def test_the_sentences_it_writes_are_told_from_a_bare_question_in_either_language() -> None:
+    written = [searched_sentence("What is the budget?", 3), searched_sentence("预算是多少？", 2),
+               no_document_about("example.com", "What does it collect?"), no_document_about("example.com", "它收集什么？")]
+    assert all(is_searched_sentence(s) for s in written)
+    assert not is_searched_sentence("earmarked budget for the plan") and not is_searched_sentence("预算是多少？")

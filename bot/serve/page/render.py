@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.answer import Answer, Citation, DocumentInfo
 from bot.lang.cjk import CJK_CHAR
+from bot.reader.refusal import is_searched_sentence
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 _URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}):(?=//)")
@@ -92,7 +93,7 @@ def searched_line(answer: Answer, question: str = "") -> str:
     searched = answer.trace.searched or answer.trace.standalone_question or answer.question or question
     if not searched:
         return ""
-    return searched if searched.startswith(("Searched ", "已检索")) else f"Searched: {searched}"
+    return searched if is_searched_sentence(searched) else f"Searched: {searched}"
 
 
 def answer_html(answer: Answer, turn: int) -> str:
