@@ -76,6 +76,8 @@ class Answer(BaseModel):
     status: Status
     trace: Trace = Field(default_factory=Trace)
     question: str = ""
+    note: str = Field(default="", description="A line in the question's language that front ends show before the "
+                      "text, e.g. that the answer is quoted from documents in another language; not a claim.")
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -96,7 +96,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if streaming:
         print("\n---", file=sys.stderr)
-    print(_terminal_safe(f"[{answer.status}] {answer.text}"))
+    note = f"{answer.note} " if answer.note else ""
+    print(_terminal_safe(f"[{answer.status}] {note}{answer.text}"))
     for c in answer.citations:
         print(_terminal_safe(f"  [{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}): {c.text}"))
     return 0

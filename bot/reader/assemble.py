@@ -11,6 +11,7 @@ from bot.answer import Answer, Citation, Trace
 from bot.lang.words import stem, stems
 from bot.reader import answer_types, evidence, ground
 from bot.reader.evidence import Evidence
+from bot.reader.quote_note import quote_note
 
 
 def assemble(question: str, standalone: str, expansions: list[str], sentences: list[tuple[str, list[int]]],
@@ -21,6 +22,7 @@ def assemble(question: str, standalone: str, expansions: list[str], sentences: l
         for n in ns:
             order.setdefault(n, len(order) + 1)
     text = " ".join(ground.cite(s, [order[n] for n in ns]) for s, ns in sentences)
+    note = quote_note(question, [s for s, _ in sentences])
     terms = evidence.query_terms(standalone, expansions)
     answer_stems = stems(text) | terms
     citations = []
@@ -39,4 +41,4 @@ def assemble(question: str, standalone: str, expansions: list[str], sentences: l
     cited = set().union(*(stems(chosen[old - 1].support_text) for old in order)) if order else set()
     covered = len(subject & cited) / len(subject) if subject else 1.0
     status: Literal["answered", "partial"] = "answered" if covered >= 0.5 else "partial"
-    return Answer(text=text, citations=citations, status=status, trace=trace, question=question)
+    return Answer(text=text, citations=citations, status=status, trace=trace, question=question, note=note)

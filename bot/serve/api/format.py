@@ -60,7 +60,8 @@ def sources_text(answer: Answer) -> str:
 def answer_text(answer: Answer) -> str:
     """The checked answer with its ``[n]`` markers, then the sources list (none for a refusal)."""
     sources = sources_text(answer)
-    return f"{answer.text}\n\n{SOURCES_HEADING}\n{sources}" if sources else answer.text
+    text = f"{answer.note}\n{answer.text}" if answer.note else answer.text
+    return f"{text}\n\n{SOURCES_HEADING}\n{sources}" if sources else text
 
 
 def without_sources(text: str) -> str:

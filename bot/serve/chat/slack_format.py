@@ -103,6 +103,7 @@ def citation_line(citation: Citation) -> str:
 def fallback_text(answer: Answer) -> str:
     """The notification / fallback ``text`` of the message: the answer alone, escaped and bounded."""
     prefix = "The documents do not cover this. " if answer.status == "refused" else ""
+    prefix += f"{answer.note} " if answer.note else ""
     return split_escaped(prefix + answer.text, FALLBACK_CHARS)[0]
 
 
@@ -129,6 +130,7 @@ def answer_blocks(answer: Answer) -> dict[str, Any]:
 
     # The refusal headline is our own markup and holds no & < >, so escaping it is a no-op.
     body = f"{REFUSAL_HEADLINE}\n{answer.text}" if answer.status == "refused" else answer.text
+    body = f"_{answer.note}_\n{body}" if answer.note else body
     sections_text = [piece for piece in split_escaped(body) if piece.strip()] or ["_(empty answer)_"]
     divider = 1 if context_blocks else 0
     room = MAX_BLOCKS - len(context_blocks) - len(notes) - divider
@@ -154,6 +156,8 @@ def webhook_message(answer: Answer) -> dict[str, Any]:
         text = "**The documents do not cover this.** " + escape_markdown(answer.text)
     else:
         text = escape_markdown(answer.text)
+        if answer.note:
+            text = f"_{escape_markdown(answer.note)}_\n{text}"
         if answer.status == "partial":
             text += "\n_Part of the question is not covered by the documents._"
     message: dict[str, Any] = {"text": _truncate(text, 16_000), "response_type": "comment"}

@@ -106,6 +106,8 @@ def answer_html(answer: Answer, turn: int) -> str:
     if answer.status == "refused" and searched and text.rstrip().endswith(searched):
         text = text.rstrip()[: -len(searched)].rstrip()
     body = _block("pb-text", _cited_text(text, answer.citations, turn))
+    if answer.note:
+        body = _block("pb-note", escape_text(answer.note)) + body
     extra = ""
     if answer.trace.fallback.startswith("model unavailable"):
         extra += _block("pb-model-down", MODEL_DOWN)
@@ -201,6 +203,7 @@ PAGE_CSS = """
 .pb-status-refused .pb-text { font-style:italic; color:#4b5563; }
 .pb-status-refused { border-left:4px solid #9ca3af; padding-left:8px; }
 .pb-status-partial { border-left:4px solid #f59e0b; padding-left:8px; }
+.pb-note { font-size:0.85em; color:#4b5563; font-style:italic; margin-bottom:2px; }
 .pb-searched { font-size:0.85em; color:#6b7280; margin-top:4px; }
 .pb-draft .pb-text { color:#6b7280; }
 .pb-notice { border-left:4px solid #ef4444; padding-left:8px; }
