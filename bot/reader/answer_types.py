@@ -27,22 +27,31 @@ from bot.reader.answer_heads import (
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
+# "What is the release date of …", "What was the company's revenue in …": the noun after "what is the" names
+# the kind, with up to two words between (the question's own modifiers or its subject's possessive).
+_WHAT_IS = r"what (?:is|was|are|were|will be) (?:the |its |their )?(?:[\w'’-]+ ){0,2}"
+# A search-box question with no question word ("<event> <year> location") names the kind as its last noun.
+_ASKS = r"do|does|did|is|are|was|were|can|will|would|should|who|what|which|where|when|how|why"
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|funding amount|how much (money|funding|capital)|"
-                         r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount))\b", re.I)),
+                         r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount)|"
+                         rf"{_WHAT_IS}(revenue|profits?|income|turnover|price|cost|salary|fee)s?)\b(?!-)", re.I)),
     ("duration", re.compile(r"\b(how long|for how many (years|months|weeks|days))\b", re.I)),
     ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|by what date|"
-                        r"since when)\b", re.I)),
+                        rf"since when|{_WHAT_IS}(date|year|day|month)s?)\b(?!-)", re.I)),
     ("number", re.compile(r"\b(how many|how much|what (\w+ )?(number|percentage|share|amount|value|figure|size)|"
                           r"how large|how big)\b", re.I)),
     ("role", re.compile(r"\b(what (position|post|title|job)s?|(position|post|title|job)s? (does|did|do) \w+(?: \w+){0,3} "
                         r"hold|what is (his|her|their|\w+(?: \w+)?['’]s) (position|post|title|job))\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert|"
-                          r"reporter|journalist|author|writer|spokes(?:person|man|woman)|correspondent|inspector)s?|"
+                          r"reporter|journalist|author|writer|spokes(?:person|man|woman)|correspondent|inspector|"
+                          r"actor|actress|player|athlete|singer|artist|winner|coach|champion|founder|chairman|"
+                          r"ceo|president)s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
     ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place|region|town|"
                          r"area|municipality|municipalities)s?|"
-                         r"in what (city|place|location))\b", re.I)),
+                         rf"in what (city|place|location)|{_WHAT_IS}(location|venue)s?)\b(?!-)|"
+                         rf"^(?!.*\b(?:{_ASKS})\b).*\b(location|venue)\s*\??$", re.I)),
     ("org", re.compile(r"\b(which|what) (company|companies|firm|firms|enterprise|enterprises|corporation|"
                        r"organi[sz]ation|university|universities|bank|banks|institute)s?\b", re.I)),
 ]

@@ -25,6 +25,16 @@ def _sentence(text: str, start: int = 0, chunk: str = "c1", speaker: Speaker | N
     ("Does the website collect any information when I visit it?", "open"),  # yes or no: "when" opens a clause
     ("Will you share my data with a partner who runs ads?", "open"),
     ("Is my information shared with others? If yes, then with whom?", "person"),  # the second question asks
+    # "what is the <noun>" names the kind by its noun; a search-box question by its last noun
+    ("What is the opening date of the new library?", "date"),
+    ("What was the agency's revenue in 2020?", "money"),
+    ("What are the fees for a permit?", "money"),
+    ("What is the venue of the annual forum?", "place"),
+    ("annual forum 2024 location", "place"),
+    ("Which player scored the most goals?", "person"),
+    ("What is the year-end review about?", "open"),  # "year-end" is not a year
+    ("What is the cost-sharing rule?", "open"),
+    ("Do partners see my exact location?", "open"),  # yes or no, even though it ends with a kind's noun
     # a Chinese question often ends with the noun it asks for, and no question word
     ("新馆的开放时间？", "date"),
     ("项目建设需要多长时间？", "duration"),
