@@ -31,7 +31,8 @@ AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person"
 # the kind, with up to two words between (the question's own modifiers or its subject's possessive).
 _WHAT_IS = r"what (?:is|was|are|were|will be) (?:the |its |their )?(?:[\w'’-]+ ){0,2}"
 # A search-box question with no question word ("<event> <year> location") names the kind as its last noun.
-_ASKS = r"do|does|did|is|are|was|were|can|will|would|should|who|what|which|where|when|how|why"
+_AUXILIARIES = "do|does|did|is|are|was|were|will|would|can|could|should|shall|may|might|has|have|had|must"
+_ASKS = rf"{_AUXILIARIES}|who|what|which|where|when|how|why"
 _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("money", re.compile(r"\b(yuan|rmb|dollars?|budget|funding amount|how much (money|funding|capital)|"
                          r"fund(s|ing)? (of|worth)|invest\w* (of|worth|amount)|"
@@ -137,8 +138,7 @@ def _tagged_name(kind: AnswerType, text: str) -> bool:
     return has_cjk(text) and any(tag in _NAME_TAG[kind] for _, tag in tagged_words(text))
 
 
-_POLAR = re.compile(r"\s*(do|does|did|is|are|was|were|will|would|can|could|should|shall|may|might|has|have|had|"
-                    r"must)\b", re.I)
+_POLAR = re.compile(rf"\s*({_AUXILIARIES})\b", re.I)
 
 
 def answer_type(question: str) -> AnswerType:

@@ -16,7 +16,5 @@ _NOTES = {("en", "zh"): "Quoted from the documents, in Chinese:", ("zh", "en"): 
 def quote_note(question: str, sentences: list[str]) -> str:
     """The note to put before the answer ``sentences`` (without their citation markers) when they are not in
     ``question``'s language, else ""."""
-    body = " ".join(s.strip() for s in sentences).strip()
-    if not body:
-        return ""
-    return _NOTES.get((detect_lang(question), detect_lang(body)), "")
+    body = " ".join(sentences)
+    return _NOTES.get((detect_lang(question), detect_lang(body)), "") if body.strip() else ""
