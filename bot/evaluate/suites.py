@@ -62,7 +62,7 @@ def _sampling(args: argparse.Namespace) -> tuple[int, int | None]:
 def run_entry(entry: SuiteEntry, settings: Settings, args: argparse.Namespace, *, model: Any = None,
               embeddings: Any = None, judge: Any = None, model_path: str | None = None) -> Report:
     """Index the entry's corpus (cached), run its cases through a pipeline built for it, score them."""
-    from bot.ingest.build import corpus_hash, ingest
+    from bot.ingest.build import BATCH_WAIT_S, corpus_hash, ingest
     from bot.reader.pipeline import build_pipeline
 
     every, limit = _sampling(args)
@@ -77,7 +77,7 @@ def run_entry(entry: SuiteEntry, settings: Settings, args: argparse.Namespace, *
                                     llm_url=getattr(args, "llm_url", None),
                                     glossary_file=str(entry.glossary.resolve()) if entry.glossary else None)
     extra = {"embeddings": embeddings} if embeddings is not None else {}
-    done = ingest(local, docs_dir=docs, index_dir=cache, progress=True, **extra)
+    done = ingest(local, docs_dir=docs, index_dir=cache, progress=True, wait=BATCH_WAIT_S, **extra)
     log.info("eval index %s: %s", cache, done.summary())
     pipeline = build_pipeline(local, **({"model": model} if model is not None else {}), **extra)
     run_info = {"corpus": entry.name, "corpus_hash": chash, "index_dir": str(cache), "docs_dir": str(docs),

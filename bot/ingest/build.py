@@ -48,6 +48,10 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How long a batch job (the eval runner, calibrate) waits for another process building the same cached index: the
+# largest benchmark corpus builds in about ten minutes on 2 cores, so an hour covers it with room to spare.
+BATCH_WAIT_S = 3600.0
+
 Progress = Callable[[float, str], None]
 
 
@@ -81,13 +85,25 @@ def corpus_hash(docs_dir: Path, settings: Settings | None = None) -> str:
 
 
 @contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
+def ingest_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the index folder's lock for one ingest. Another ingest holding it is an error at once, or after
+    ``wait`` seconds of waiting for it (a batch job, the eval or calibrate, waits instead of losing its run)."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IngestError(f"Another ingest is running on {index_dir}/; wait for it to finish.") from None
+        deadline, told = time.monotonic() + wait, False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {wait:g} s)" if wait else ""
+                    raise IngestError(f"Another ingest is running on {index_dir}/{waited}; wait for it to finish, "
+                                      "then run this again.") from None
+                if not told:
+                    log.warning("another ingest is running on %s/: waiting up to %.0f s for it", index_dir, wait)
+                    told = True
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
         try:
             yield
         finally:
@@ -107,8 +123,10 @@ def ingest(
     progress: bool = True,
     on_progress: Progress | None = None,
     embeddings: Embeddings | None = None,
+    wait: float = 0.0,
 ) -> IngestReport:
-    """Bring the index in ``index_dir`` up to date with ``docs_dir``. Returns what changed."""
+    """Bring the index in ``index_dir`` up to date with ``docs_dir``. Returns what changed. ``wait``: seconds to
+    wait for another ingest of the same index to finish before giving up (0: fail at once)."""
     docs = Path(docs_dir or settings.docs_dir)
     root = Path(index_dir or settings.index_dir)
     if not docs.is_dir():
@@ -117,7 +135,7 @@ def ingest(
     report = IngestReport()
     emb = embeddings or build_embeddings(settings.embedding_batch, settings.embedding_backend)
     model_id = getattr(emb, "model_id", type(emb).__name__)
-    with ingest_lock(root):
+    with ingest_lock(root, wait):
         # 1. what changed since the live generation
         plan = plan_changes(settings, docs, root, model_id, rebuild)
         report.failed.update(plan.failed_names)

@@ -95,7 +95,7 @@ def _entries(args: argparse.Namespace, settings: Settings) -> list[SuiteEntry]:
 
 def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list[tuple[Case, Gathered]], dict[str, Any]]:
     """Every k-th dev case of the corpus through the stages before the model, with no calibration on."""
-    from bot.ingest.build import corpus_hash, ingest
+    from bot.ingest.build import BATCH_WAIT_S, corpus_hash, ingest
     from bot.reader.pipeline import build_pipeline
 
     dev = [c for c in load_cases(entry.cases_file) if c.split == "dev"]
@@ -107,7 +107,7 @@ def collect(entry: SuiteEntry, settings: Settings, max_cases: int) -> tuple[list
     cache = Path(settings.data_dir) / "eval-index" / chash
     local = settings.with_overrides(docs_dir=entry.docs, index_dir=cache, calibration="off", sentence_model="off",
                                     glossary_file=str(entry.glossary.resolve()) if entry.glossary else None)
-    ingest(local, docs_dir=entry.docs, index_dir=cache, progress=True)
+    ingest(local, docs_dir=entry.docs, index_dir=cache, progress=True, wait=BATCH_WAIT_S)
     pipeline = build_pipeline(local)
     out = [(case, pipeline.gather(case.question, case.turns() or None, case.scope))
            for case in tqdm(dev, desc=f"calibrate {entry.name}", unit="case", file=sys.stderr)]
