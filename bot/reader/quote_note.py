@@ -18,3 +18,10 @@ def quote_note(question: str, sentences: list[str]) -> str:
     ``question``'s language, else ""."""
     body = " ".join(sentences)
     return _NOTES.get((detect_lang(question), detect_lang(body)), "") if body.strip() else ""
+
+
+def without_note(text: str) -> str:
+    """``text`` without a quote note on its first line: a client that sends an earlier answer back as history
+    sends the note with it, and the note is not part of what was answered."""
+    first, sep, rest = text.partition("\n")
+    return rest if sep and first.strip() in _NOTES.values() else text

@@ -11,7 +11,7 @@ from bot.lang.cjk import has_cjk
 from bot.reader.assemble import assemble
 from bot.reader.evidence import Evidence
 from bot.reader.quote_note import quote_note
-from bot.serve.api.format import answer_text
+from bot.serve.api.format import answer_text, without_sources
 from bot.serve.chat.slack_format import answer_blocks, fallback_text, webhook_message
 from bot.serve.page.render import answer_html
 
@@ -59,3 +59,16 @@ def test_every_front_end_shows_the_note_before_the_answer() -> None:
         assert note in shown and shown.index(note) < shown.index(CHINESE[:4]), shown
     page = answer_html(answer, 0)
     assert "pb-note" in page and page.index(note) < page.index(CHINESE[:4])
+
+
+def test_an_answer_sent_back_as_history_is_read_without_its_note_or_sources() -> None:
+    """A chat client (the OpenAI-compatible API) sends our earlier reply back as the conversation: the follow-up
+    is condensed from what was answered, not from the note's words."""
+    note = quote_note("How can enterprises report financing needs?", [CHINESE])
+    cite = Citation(n=1, doc_id="d1", title="Notice", path="docs/notice.txt", text=CHINESE, start=0,
+                    end=len(CHINESE), score=1.0, chunk_id="c1", paragraph=0, highlight=[])
+    answer = Answer(text=f"{CHINESE[:-1]} [1]。", citations=[cite], status="answered", note=note)
+    assert without_sources(answer_text(answer)) == answer.text
+    plain = Answer(text="Reports go to the hotline [1].", citations=[cite], status="answered")
+    assert without_sources(answer_text(plain)) == plain.text
+    assert without_sources("A line of the user's own\nand another") == "A line of the user's own\nand another"

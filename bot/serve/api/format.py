@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from bot.answer import Answer
+from bot.reader.quote_note import without_note
 from bot.settings import SECRET_FIELDS, Settings
 
 REDACTED = "(redacted)"
@@ -65,6 +66,7 @@ def answer_text(answer: Answer) -> str:
 
 
 def without_sources(text: str) -> str:
-    """An earlier assistant message without the sources list :func:`answer_text` appended."""
+    """An earlier assistant message as it was answered: without the sources list :func:`answer_text` appended
+    and without the quote note it put first."""
     head, sep, _ = text.partition(f"\n\n{SOURCES_HEADING}\n")
-    return head if sep else text
+    return without_note(head if sep else text)
