@@ -27,6 +27,12 @@ from bot.reader.answer_heads import (
 
 AnswerType = str  # "money" | "duration" | "number" | "date" | "role" | "person" | "place" | "org" | "list" | "open"
 
+# The nouns a question names a person by ("which official", "who is the director of …", "the award's winner"):
+# the kind of answer asked for, not its subject, so no evidence needs to repeat them.
+PERSON_NOUNS = ("official", "person", "people", "leader", "director", "minister", "expert", "reporter", "journalist",
+                "author", "writer", "spokesperson", "spokesman", "spokeswoman", "correspondent", "inspector", "actor",
+                "actress", "player", "athlete", "singer", "artist", "winner", "coach", "champion", "founder",
+                "chairman", "ceo", "president")
 # "What is the release date of …", "What was the company's revenue in …": the noun after "what is the" names
 # the kind, with up to two words between (the question's own modifiers or its subject's possessive).
 _WHAT_IS = r"what (?:is|was|are|were|will be) (?:the |its |their )?(?:[\w'’-]+ ){0,2}"
@@ -44,10 +50,7 @@ _EN_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
                           r"how large|how big)\b", re.I)),
     ("role", re.compile(r"\b(what (position|post|title|job)s?|(position|post|title|job)s? (does|did|do) \w+(?: \w+){0,3} "
                         r"hold|what is (his|her|their|\w+(?: \w+)?['’]s) (position|post|title|job))\b", re.I)),
-    ("person", re.compile(r"\b(who|whom|whose|which (\w+ )?(official|person|people|leader|director|minister|expert|"
-                          r"reporter|journalist|author|writer|spokes(?:person|man|woman)|correspondent|inspector|"
-                          r"actor|actress|player|athlete|singer|artist|winner|coach|champion|founder|chairman|"
-                          r"ceo|president)s?|"
+    ("person", re.compile(rf"\b(who|whom|whose|which (\w+ )?({'|'.join(PERSON_NOUNS)})s?|"
                           r"name of the (official|person|leader|director))\b", re.I)),
     ("place", re.compile(r"\b(where|which (city|cities|province|district|county|country|location|place|region|town|"
                          r"area|municipality|municipalities)s?|"
@@ -156,10 +159,44 @@ def answer_type(question: str) -> AnswerType:
     return "open"
 
 
+_OWN_EN = re.compile(r"\b[A-Z][\w&.-]*[\w&]|\b\w*\d[\d,.]*\w*")
+_ASKING = re.compile(rf"(?:{_ASKS})", re.I)
+_OWN_ZH_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt", "nz"})
+
+
+@lru_cache(maxsize=256)
+def _own_words(question: str) -> re.Pattern[str] | None:
+    """What the question itself names, to be masked out of a candidate answer: its figures, its capitalised
+    names and, asked who holds a role, that role ("Who is the director of …"); in Chinese, its figures, its
+    titles 《…》 and the names jieba tags in it (nr, ns, nt, nz). ``None`` if it names nothing."""
+    own = {w.rstrip("'’s") if w.endswith(("'s", "’s")) else w for w in _OWN_EN.findall(question)}
+    own = {w for w in own if w and not _ASKING.fullmatch(w)}
+    own |= {m.group(0) for m in ROLE.finditer(question)}
+    if has_cjk(question):
+        own |= {w for w, tag in tagged_words(question) if tag in _OWN_ZH_TAGS}
+        own |= set(re.findall(r"《[^》]+》|\d+[年月日号]?", question))
+    if not own:
+        return None
+    words = sorted(own, key=len, reverse=True)
+    return re.compile("|".join(rf"(?<![\w]){re.escape(w)}(?![\w])" if w.isascii() else re.escape(w) for w in words),
+                      re.I)
+
+
+def unasked(text: str, question: str) -> str:
+    """``text`` with what the question itself names masked out: an answer is something the question does not
+    already say. "The 2020 awards ceremony" does not tell when the 2020 awards took place; "the director said"
+    does not tell who the director is."""
+    own = _own_words(question)
+    return own.sub("·", text) if own is not None else text
+
+
 def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -> bool:
-    """Does ``text`` hold an answer of ``kind``? ``strict`` (for ranking evidence, not for refusing) also asks a
-    count to count the very thing asked about: "12 regional training centres" for "how many regional
-    training centres", not "five major training programmes"."""
+    """Does ``text`` hold an answer of ``kind``, beyond what the question names itself (:func:`unasked`)?
+    ``strict`` (for ranking evidence, not for refusing) also asks a count to count the very thing asked about:
+    "12 regional training centres" for "how many regional training centres", not "five major training
+    programmes"."""
+    if kind not in ("list", "open"):
+        text = unasked(text, question)
     if kind == "money":
         return bool(_MONEY.search(text))
     if kind == "number":

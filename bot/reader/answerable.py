@@ -14,6 +14,7 @@ from bot.lang.words import capitalised_names, numbers
 from bot.reader.answer_heads import LIST_QUESTION, counts, head_stem, head_term, mentions, phrase_head
 from bot.reader.answer_types import (
     NUMBER_WORD,
+    PERSON_NOUNS,
     QUESTION_TERMS,
     ROLE,
     SPEECH,
@@ -115,7 +116,8 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
         typed_text = {id(e): e.text for e in ranked}
     else:
         typed_text = {id(e): e.support_text for e in ranked}
-    subject = {t for t in terms if t not in TYPE_TERMS and t not in QUESTION_TERMS}
+    asked_for = set(terms_of(" ".join(PERSON_NOUNS))) if kind == "person" else set()
+    subject = {t for t in terms if t not in TYPE_TERMS and t not in QUESTION_TERMS and t not in asked_for}
     df = {t: sum(1 for st, _ in stems_of if t in st) for t in subject}
     present = sorted((n, t) for t, n in df.items() if n > 0)
     key = {t for n, t in present if n == present[0][0]} if present else set()

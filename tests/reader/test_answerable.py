@@ -101,6 +101,26 @@ def test_a_chinese_who_question_needs_the_role_it_asks_about_not_just_someone_na
     assert answer_types.has_type("person", "The team is led by Li Ming.", q)  # over English text, names suffice
 
 
+def test_an_answer_must_say_more_than_the_question_names_itself() -> None:
+    q = "When did the Harbour Film Awards 2020 take place?"
+    assert not answer_types.has_type("date", "These are the winners of the 2020 Harbour Film Awards.", q)
+    assert answer_types.has_type("date", "The 2020 Harbour Film Awards took place on 5 January.", q)
+    q = "Who is the director of the Lantern Festival?"
+    assert not answer_types.has_type("person", "The director said the Lantern Festival would move indoors.", q)
+    assert answer_types.has_type("person", "Festival director Mara Quint said it would move indoors.", q)
+    q = "How many stations did Northline open in 2019?"
+    assert not answer_types.has_type("number", "Northline's plans for 2019 were published.", q)
+    assert answer_types.has_type("number", "Northline opened 14 stations in 2019.", q)
+
+
+def test_a_chinese_answer_must_say_more_than_the_questions_own_title_and_figures() -> None:
+    q = "《星河远航》什么时候上映？"
+    assert not answer_types.has_type("date", "《星河远航》是一部科幻片。", q)
+    assert answer_types.has_type("date", "《星河远航》将于2023年1月22日上映。", q)
+    assert not answer_types.has_type("date", "2023年的新片", "2023年哪部新片什么时候上映？")
+    assert answer_types.unasked("没有提到", q) == "没有提到"  # nothing of the question's: unchanged
+
+
 def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
     q = "How long has he held that post?"
     assert not answer_types.has_type("duration", "He said that in May last year the group was set up.", q)
