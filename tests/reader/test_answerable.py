@@ -176,6 +176,14 @@ def test_a_typed_answer_must_sit_in_a_passage_that_holds_the_questions_own_words
     assert answerable.judge(q, query_terms(q, []), [right, men], [right, men, women], 0.0, 0.0).answerable
 
 
+def test_the_role_a_who_question_asks_for_is_not_a_subject_the_answer_must_repeat() -> None:
+    q = "Who is the Harbour Prize winner in 2012?"
+    announced = _sentence("The 2012 Harbour Prize winner will be announced at noon.", chunk="a")
+    won = _sentence("Mara Quint won the 2012 Harbour Prize.", chunk="b")
+    assert answerable.judge(q, query_terms(q, []), [announced, won], [announced, won], 0.0, 0.0).answerable
+    assert not answerable.judge(q, query_terms(q, []), [announced], [announced], 0.0, 0.0).answerable
+
+
 def test_a_lead_in_that_restates_the_question_brings_the_sentence_after_it() -> None:
     terms = query_terms("How will the chain leader system be extended to future industries?", [])
     lead = _sentence('Zou Yongbing said that the "chain leader system" will be extended to future industries.')
