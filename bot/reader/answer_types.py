@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from bot.lang.cjk import CJK_CLASS, chinese_nouns, has_cjk, tagged_words
+from bot.lang.cjk import CJK_CLASS, chinese_counts, chinese_nouns, has_cjk, tagged_words
 from bot.lang.words import capitalised_names
 from bot.reader.answer_heads import (
     NUMBER_WORDS,
@@ -201,7 +201,7 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         return bool(_MONEY.search(text))
     if kind == "number":
         head = head_term(question)
-        return counts(text, head, head_modifiers(question) if strict else ()) if head else bool(_NUMBER.search(text))
+        return counts(text, head, head_modifiers(question) if strict else ()) if head else _quantity(text)
     if kind == "date":
         return bool(_DATE.search(text))
     if kind == "list":  # N things named: "X department and Y department", or "a, b, c, d(,) and e", "a、b、c、d和e"
@@ -232,6 +232,18 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
         wants_company = bool(re.search(r"compan|firm|enterprise|corporation|企业|公司", question, re.I))
         return bool((_COMPANY if wants_company else _ORG).search(text)) or _tagged_name(kind, text)
     return True
+
+
+_DATE_FIGURE = re.compile(rf"\d+\s*(?:年|月|日|号|时|点|分)|\b(?:19|20)\d\d\b|\b\d{{1,2}}:\d\d\b|"
+                          rf"\b{_MONTHS}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTHS}\b", re.I)
+
+
+def _quantity(text: str) -> bool:
+    """Does ``text`` give a quantity: a figure that is not part of a date or a time ("12月10日", "in 2021",
+    "18:00", "May 4"), a number word, or a Chinese count ("五个")?"""
+    rest = _DATE_FIGURE.sub(" ", text)
+    return bool(re.search(r"\d", rest) or NUMBER_WORD.search(rest) or chinese_counts(rest)
+                or re.search(r"[一二三四五六七八九十两几][十百千万亿]", rest))
 
 
 _WHO_IS = re.compile(rf"([{CJK_CLASS}]+?)(?:分别)?(?:是|为)(?:谁|哪位|什么人)|(?:谁|哪位)(?:是|担任|出任)([{CJK_CLASS}]+)")

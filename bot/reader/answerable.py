@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from bot.lang.words import capitalised_names, numbers
 from bot.reader.answer_heads import LIST_QUESTION, counts, head_stem, head_term, mentions, phrase_head
 from bot.reader.answer_types import (
-    NUMBER_WORD,
     PERSON_NOUNS,
     QUESTION_TERMS,
     ROLE,
@@ -97,16 +96,21 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
         return Verdict(False, kind, "no passage lists what the question asks for")
     stems_of = [(terms_of(e.support_text), e) for e in ranked]
     covered = _passage_cover(question, stems_of)
+    if asked_numbers:  # a figure the question writes ("in 2021", "Q3") must be in the answering passage itself
+        figures: dict[str, set[str]] = {}
+        for item in ranked:
+            figures.setdefault(item.chunk_id, set()).update(numbers(item.support_text))
+        cover = covered
+        covered = lambda item: cover(item) and asked_numbers <= figures[item.chunk_id]  # noqa: E731
     if kind in ("number", "money"):
         head = head_term(question)
         if head and not any(mentions(e.support_text, head) for e in ranked):
             return Verdict(False, kind, f"the documents found do not mention {head}")
         for _, item in stems_of:
-            found = numbers(item.text) - asked_numbers
             if kind == "money":
                 typed = has_type(kind, item.text, question) and (not head or mentions(item.text, head))
-            else:
-                typed = counts(item.text, head) if head else bool(found) or bool(NUMBER_WORD.search(item.text))
+            else:  # a count of the head noun, else a quantity the question does not give (not a date)
+                typed = counts(item.text, head) if head else has_type(kind, item.text, question)
             if typed and covered(item):
                 return Verdict(True, kind)
         return Verdict(False, kind, f"no passage gives a {kind} for this question")

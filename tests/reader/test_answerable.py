@@ -184,6 +184,26 @@ def test_the_role_a_who_question_asks_for_is_not_a_subject_the_answer_must_repea
     assert not answerable.judge(q, query_terms(q, []), [announced], [announced], 0.0, 0.0).answerable
 
 
+def test_a_figure_the_question_writes_must_be_in_the_answering_passage() -> None:
+    q = "Who won the Harbour Prize in 2021?"
+    other_year = _sentence("Mara Quint won the Harbour Prize in 2019.", chunk="a")
+    elsewhere = _sentence("The 2021 ceremony was held online.", chunk="b")
+    ranked = [other_year, elsewhere]
+    assert not answerable.judge(q, query_terms(q, []), ranked, ranked, 0.0, 0.0).answerable
+    right = _sentence("Tom Reed won the Harbour Prize in 2021.", chunk="c")
+    assert answerable.judge(q, query_terms(q, []), [right, *ranked], [right, *ranked], 0.0, 0.0).answerable
+
+
+def test_a_date_is_not_the_quantity_a_how_much_question_asks_for() -> None:
+    q = "河南2021年的粮食总产量是多少？"
+    assert not answer_types.has_type("number", "12月10日，记者获悉，河南正式公布2021年全年粮食总产量。", q)
+    assert answer_types.has_type("number", "河南2021年粮食总产量为1308.84亿斤。", q)
+    assert answer_types.has_type("number", "全年粮食产量达到一千三百亿斤。", q)
+    q = "What was the growth rate in 2021?"
+    assert not answer_types.has_type("number", "The figures were published on May 4, 2021.", q)
+    assert answer_types.has_type("number", "Output grew 4% in 2021.", q)
+
+
 def test_a_lead_in_that_restates_the_question_brings_the_sentence_after_it() -> None:
     terms = query_terms("How will the chain leader system be extended to future industries?", [])
     lead = _sentence('Zou Yongbing said that the "chain leader system" will be extended to future industries.')
