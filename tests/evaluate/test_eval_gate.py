@@ -95,7 +95,8 @@ def fake_run(monkeypatch: pytest.MonkeyPatch):
         return types.SimpleNamespace(stream=service.stream, retriever=FakeRetriever())
 
     monkeypatch.setitem(__import__("sys").modules, "bot.ingest.build", types.SimpleNamespace(
-        ingest=lambda *a, **k: types.SimpleNamespace(summary=lambda: "fake"), corpus_hash=lambda d, s=None: "h"))
+        ingest=lambda *a, **k: types.SimpleNamespace(summary=lambda: "fake"), corpus_hash=lambda d, s=None: "h",
+        BATCH_WAIT_S=0.0))
     monkeypatch.setitem(__import__("sys").modules, "bot.reader.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
     monkeypatch.setattr("bot.ingest.embeddings.build_embeddings", lambda *a, **k: object())
     monkeypatch.setattr("bot.llm.build.build_chat_model", lambda settings: f"model:{settings.model_path}")

@@ -394,10 +394,12 @@ def test_a_bad_baseline_is_a_clear_error(tmp_path: Path, cases: list[Case], serv
 
 @pytest.fixture
 def fake_stack(monkeypatch: pytest.MonkeyPatch, service: FakeService) -> dict[str, list[object]]:
-    seen: dict[str, list[object]] = {"ingest": [], "settings": []}
+    seen: dict[str, list[object]] = {"ingest": [], "settings": [], "wait": []}
 
-    def ingest(settings: Settings, *, docs_dir: Path, index_dir: Path, progress: bool = True, **_: object) -> object:
+    def ingest(settings: Settings, *, docs_dir: Path, index_dir: Path, progress: bool = True, wait: float = 0.0,
+               **_: object) -> object:
         seen["ingest"].append((docs_dir, index_dir))
+        seen["wait"].append(wait)
         return types.SimpleNamespace(summary=lambda: "fake")
 
     def build_pipeline(settings: Settings, **_: object) -> object:
@@ -406,7 +408,7 @@ def fake_stack(monkeypatch: pytest.MonkeyPatch, service: FakeService) -> dict[st
         return pipeline
 
     monkeypatch.setitem(__import__("sys").modules, "bot.ingest.build",
-                        types.SimpleNamespace(ingest=ingest, corpus_hash=lambda d, s=None: "abc123"))
+                        types.SimpleNamespace(ingest=ingest, corpus_hash=lambda d, s=None: "abc123", BATCH_WAIT_S=42.0))
     monkeypatch.setitem(__import__("sys").modules, "bot.reader.pipeline", types.SimpleNamespace(build_pipeline=build_pipeline))
     monkeypatch.setattr("bot.evaluate.runner._default_support", lambda: word_support)
     return seen
@@ -429,6 +431,7 @@ def test_eval_command_indexes_into_the_cached_index_and_writes_reports(
                                  "--json", "--model", "m.gguf", "--split", "dev"), settings)
     assert code == 0
     assert fake_stack["ingest"] == [(docs, tmp_path / "data" / "eval-index" / "abc123")]
+    assert fake_stack["wait"] == [42.0]  # a batch run waits for another build of the same cache (BATCH_WAIT_S)
     used = fake_stack["settings"][0]
     assert isinstance(used, Settings) and used.model_path == "m.gguf" and used.docs_dir == docs
     printed = json.loads(capsys.readouterr().out)  # --json: stdout is only the report
