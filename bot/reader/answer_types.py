@@ -77,7 +77,6 @@ _ZH_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 
 _MONEY = re.compile(r"(\d[\d,.]*\s*(billion|million|trillion|thousand)?\s*(yuan|rmb|dollars?|usd|cny)\b|"
                     r"(rmb|usd|\$|¥|￥)\s*\d|\d\s*(亿|万)?元)", re.I)
-_NUMBER = re.compile(rf"(\d|\b{NUMBER_WORDS}\b|[一二三四五六七八九十百千万亿两])", re.I)
 _MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
 _DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{_MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日)", re.I)
 _DURATION = re.compile(r"\b(for|over|within|after|nearly|almost|about)\s+(\d+|a|an|one|two|three|four|five|six|seven|"
@@ -159,7 +158,7 @@ def answer_type(question: str) -> AnswerType:
     return "open"
 
 
-_OWN_EN = re.compile(r"\b[A-Z][\w&.-]*[\w&]|\b\w*\d[\d,.]*\w*")
+_OWN_EN = re.compile(r"\b[A-Z][A-Za-z0-9&.'’-]*[A-Za-z0-9&]|(?<![A-Za-z0-9])[A-Za-z]*\d[\d,.]*[A-Za-z]*")  # ASCII: not a CJK run
 _ASKING = re.compile(rf"(?:{_ASKS})", re.I)
 _OWN_ZH_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt", "nz"})
 
