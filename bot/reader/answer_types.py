@@ -168,7 +168,7 @@ def _own_words(question: str) -> re.Pattern[str] | None:
     """What the question itself names, to be masked out of a candidate answer: its figures, its capitalised
     names and, asked who holds a role, that role ("Who is the director of …"); in Chinese, its figures, its
     titles 《…》 and the names jieba tags in it (nr, ns, nt, nz). ``None`` if it names nothing."""
-    own = {w.rstrip("'’s") if w.endswith(("'s", "’s")) else w for w in _OWN_EN.findall(question)}
+    own = {re.sub(r"['’]s$", "", w) for w in _OWN_EN.findall(question)}  # "Jones's" -> "Jones"
     own = {w for w in own if w and not _ASKING.fullmatch(w)}
     own |= {m.group(0) for m in ROLE.finditer(question)}
     if has_cjk(question):
@@ -194,6 +194,7 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
     ``strict`` (for ranking evidence, not for refusing) also asks a count to count the very thing asked about:
     "12 regional training centres" for "how many regional training centres", not "five major training
     programmes"."""
+    original = text
     if kind not in ("list", "open"):
         text = unasked(text, question)
     if kind == "money":
@@ -224,7 +225,8 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
             return _person_named(text)
         named = bool(capitalised_names(text)) or bool(ROLE.search(text)) or _tagged_name(kind, text)
         role = _role_asked(question) if has_cjk(text) else ""
-        return named and role[-2:] in text  # "《X》的导演是谁": a name, and the role asked about (导演)
+        # "《X》的导演是谁": a name the question does not give, beside the role asked about (导演; masked in ``text``)
+        return named and role[-2:] in original
     if kind == "place":
         return bool(_PLACE.search(text)) or _tagged_name(kind, text)
     if kind == "org":
@@ -239,7 +241,7 @@ _DATE_FIGURE = re.compile(rf"\d+\s*(?:年|月|日|号|时|点|分)|\b(?:19|20)\d
 
 def _quantity(text: str) -> bool:
     """Does ``text`` give a quantity: a figure that is not part of a date or a time ("12月10日", "in 2021",
-    "18:00", "May 4"), a number word, or a Chinese count ("五个")?"""
+    "18:00", "May 4"), a number word, a Chinese count ("五个") or a Chinese magnitude ("一千三百亿")?"""
     rest = _DATE_FIGURE.sub(" ", text)
     return bool(re.search(r"\d", rest) or NUMBER_WORD.search(rest) or chinese_counts(rest)
                 or re.search(r"[一二三四五六七八九十两几][十百千万亿]", rest))

@@ -44,24 +44,33 @@ def _unquoted_role(question: str, ranked: list[Evidence]) -> str:
     return ", ".join(missing)
 
 
+_PERSON_TERMS = frozenset(terms_of(" ".join(PERSON_NOUNS)))  # a who-question's role nouns, as evidence terms
 COVER = 0.75  # share of the question's own words (those the retrieved text uses) the answering passage must hold
 
 
-def _passage_cover(question: str, stems_of: list[tuple[set[str], Evidence]]) -> Callable[[Evidence], bool]:
-    """A test for typed answers: does the passage holding this sentence also hold the question's own words?
+def _passage_cover(question: str, stems_of: list[tuple[set[str], Evidence]],
+                   asked_numbers: set[str]) -> Callable[[Evidence], bool]:
+    """A test for typed answers: does the passage holding this sentence also hold the question's own words, and
+    every figure the question writes ("in 2021", "Q3")?
 
     "Who won the women's singles in 2021?" is not answered by a passage naming the men's winner of 2021, even
-    if another retrieved passage mentions women's singles. Words no retrieved passage uses are ignored (a
-    paraphrase), and so are a Chinese question's words over English text."""
+    if another retrieved passage mentions women's singles, nor by one about 2019. Words no retrieved passage uses
+    are ignored (a paraphrase), and so are a Chinese question's words over English text; figures are not."""
     own = {t for t in terms_of(question) if t not in TYPE_TERMS and t not in QUESTION_TERMS
            and t not in QUESTION_WORDS}
     by_chunk: dict[str, set[str]] = {}
+    figures: dict[str, set[str]] = {}
     for stems, item in stems_of:
         by_chunk.setdefault(item.chunk_id, set()).update(stems)
+        if asked_numbers:
+            figures.setdefault(item.chunk_id, set()).update(numbers(item.support_text))
     present = own & set().union(*by_chunk.values()) if by_chunk else set()
-    if not present:
-        return lambda item: True
-    return lambda item: len(present & by_chunk[item.chunk_id]) >= COVER * len(present) - 1e-9
+
+    def covered(item: Evidence) -> bool:
+        words = not present or len(present & by_chunk[item.chunk_id]) >= COVER * len(present) - 1e-9
+        return words and (not asked_numbers or asked_numbers <= figures[item.chunk_id])
+
+    return covered
 
 
 def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list[Evidence],
@@ -95,13 +104,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
             return Verdict(True, kind)
         return Verdict(False, kind, "no passage lists what the question asks for")
     stems_of = [(terms_of(e.support_text), e) for e in ranked]
-    covered = _passage_cover(question, stems_of)
-    if asked_numbers:  # a figure the question writes ("in 2021", "Q3") must be in the answering passage itself
-        figures: dict[str, set[str]] = {}
-        for item in ranked:
-            figures.setdefault(item.chunk_id, set()).update(numbers(item.support_text))
-        cover = covered
-        covered = lambda item: cover(item) and asked_numbers <= figures[item.chunk_id]  # noqa: E731
+    covered = _passage_cover(question, stems_of, asked_numbers)
     if kind in ("number", "money"):
         head = head_term(question)
         if head and not any(mentions(e.support_text, head) for e in ranked):
@@ -120,7 +123,7 @@ def judge(question: str, terms: set[str], evidence: list[Evidence], ranked: list
         typed_text = {id(e): e.text for e in ranked}
     else:
         typed_text = {id(e): e.support_text for e in ranked}
-    asked_for = set(terms_of(" ".join(PERSON_NOUNS))) if kind == "person" else set()
+    asked_for = _PERSON_TERMS if kind == "person" else frozenset()
     subject = {t for t in terms if t not in TYPE_TERMS and t not in QUESTION_TERMS and t not in asked_for}
     df = {t: sum(1 for st, _ in stems_of if t in st) for t in subject}
     present = sorted((n, t) for t, n in df.items() if n > 0)

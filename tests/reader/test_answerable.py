@@ -121,6 +121,12 @@ def test_a_chinese_answer_must_say_more_than_the_questions_own_title_and_figures
     assert answer_types.unasked("没有提到", q) == "没有提到"  # nothing of the question's: unchanged
 
 
+def test_a_chinese_who_question_about_a_listed_role_is_answered_by_a_name_beside_that_role() -> None:
+    q = "新任局长是谁？"  # 局长 is one of the roles masked out of a candidate: the role test reads the sentence itself
+    assert answer_types.has_type("person", "张伟被任命为局长。", q)
+    assert not answer_types.has_type("person", "局长表示将加快建设。", q)
+
+
 def test_a_duration_question_is_not_answered_by_a_bare_date() -> None:
     q = "How long has he held that post?"
     assert not answer_types.has_type("duration", "He said that in May last year the group was set up.", q)
