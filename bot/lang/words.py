@@ -108,5 +108,5 @@ def capitalised_names(sentence: str) -> set[str]:
             continue
         if match.start() == 0 and not re.match(r"\s+[A-Z]", sentence[match.end():]):
             continue
-        found.add(word.lower().rstrip("'’s") if word.endswith(("'s", "’s")) else word.lower())
+        found.add(word.lower()[:-2] if word.endswith(("'s", "’s")) else word.lower())
     return found

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.lang.cjk import chinese_numeral, detect_lang
 from bot.lang.text import normalize, paragraph_spans, sentence_spans
-from bot.lang.words import content_words, numbers, tokenize
+from bot.lang.words import capitalised_names, content_words, numbers, tokenize
 
 # --- normalize -------------------------------------------------------------------------------------
 
@@ -226,3 +226,8 @@ def test_numbers_ignore_words_without_numerals() -> None:
 )
 def test_chinese_numerals_are_read(numeral: str, value: int) -> None:
     assert chinese_numeral(numeral) == value
+
+
+def test_capitalised_names_drop_only_the_possessive() -> None:
+    names = capitalised_names("The award went to Jones's rival, Ellis’s coach and Thomas.")
+    assert names == {"jones", "ellis", "thomas"}
