@@ -3,9 +3,10 @@
 The hand-weighted evidence score (:func:`bot.reader.evidence.score`) adds meaning, words and an answer-type bonus with
 weights chosen by hand. Here the same signals, and a few more (how a sentence compares with the other
 candidates, whether its passage holds the question's names and figures, whether it names a person, place or
-organisation when the question asks for one, its language against the question's), are features of a logistic
-model fitted by ``policybot calibrate`` on the dev splits: its label is *the sentence holds a gold answer*. Its
-probability orders the evidence and is the strongest feature of the answerability decision
+organisation when the question asks for one, its language against the question's, how precise a date it gives
+and whether it names the question's numbered thing with another number: :mod:`bot.reader.sentence_signals`), are
+features of a logistic model fitted by ``policybot calibrate`` on the dev splits: its label is *the sentence holds
+a gold answer*. Its probability orders the evidence and is the strongest feature of the answerability decision
 (:mod:`bot.reader.calibration`). The answer-type rules are features here, never gates.
 """
 
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING
 from bot.errors import ModelError
 from bot.lang.cjk import chinese_names, count_cjk, han_share
 from bot.llm.yes_no import NO, YES, p_yes
+from bot.reader.answer_types import unasked
 from bot.reader.calibration import Calibration
+from bot.reader.sentence_signals import date_detail, edition
 
 if TYPE_CHECKING:
     from bot.llm.prompts import Prompt
@@ -33,7 +36,7 @@ SENTENCE_FEATURES = (
     "words_rank_inv", "typed_question", "typed", "anchored", "typed_x_meaning", "restates", "after_heading",
     "log_words", "has_figure", "question_figures_in", "question_names_in", "passage_cover", "names_entity",
     "same_language", "keyword_first", "vector_first", "said_by", "evidence_score",
-    "heading_meaning", "heading_words",
+    "heading_meaning", "heading_words", "date_detail", "edition_same", "edition_other",
 )
 SENTENCE_FILE = Path(__file__).parent / "calibration" / "sentence.json"
 _FIGURE = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
@@ -57,11 +60,12 @@ class Question:
     names: set[str]
     terms: set[str]
     zh: bool
+    kind: str = "open"
 
     @classmethod
     def of(cls, question: str, kind: str, terms: set[str]) -> Question:
         return cls(question, kind != "open", set(re.findall(r"\d+", question)), entity_words(question), terms,
-                   han_share(question) > 0.3)
+                   han_share(question) > 0.3, kind)
 
 
 def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence[Passage]) -> list[list[float]]:
@@ -96,6 +100,7 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
             float(bool(entity_words(e.text) - q.names)),
             float((han_share(e.text) > 0.3) == q.zh), float(kw), float(vec), float(e.speaker is not None),
             e.score, e.heading_meaning, e.heading_words,
+            date_detail(unasked(e.text, q.text)) if q.kind == "date" else 0.0, *edition(q.text, e.text),
         ])
     return rows
 

@@ -1,0 +1,93 @@
+"""Two signals of the sentence model that no answer-type rule gives: how precise a date a sentence states, and
+whether it names the question's numbered thing with another number.
+
+"When was Product 2 released?" is better answered by "released on July 21, 2017" than by "a 2017 game", and not
+at all by "Product 1 was released in 2015": same name, other edition. Both are features of the fitted sentence
+model (:mod:`bot.reader.sentence_model`), never gates; their weights come from ``policybot calibrate``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from bot.lang.words import tokenize
+from bot.reader.answer_types import MONTH_ABBR, MONTHS
+
+_MONTH = rf"(?:{MONTHS}|{MONTH_ABBR}(?![a-z]))"
+_ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
+_DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b|\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
+                  rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\d{{1,2}}\s*月\s*\d{{1,2}}\s*[日号]", re.I)
+_MONTH_ONLY = re.compile(rf"\b{_MONTH}|\d{{1,2}}\s*月", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b|\d{4}\s*年")
+
+
+def date_detail(text: str) -> float:
+    """How precise the most precise date in ``text`` is: 1 for a day ("July 21", "21st July", "7月21日"), 2/3 for
+    a month, 1/3 for a year alone, 0 for none. Read it on :func:`bot.reader.answer_types.unasked` text, so the
+    year the question gives itself does not count."""
+    if _DAY.search(text):
+        return 1.0
+    if any(m.group(0)[0].isupper() or "月" in m.group(0) for m in _MONTH_ONLY.finditer(text)):  # not "may"
+        return 2 / 3
+    return 1 / 3 if _YEAR.search(text) else 0.0
+
+
+_WORD_THEN_FIGURE = re.compile(r"\b([A-Za-z][A-Za-z'’-]+)\s+(\d+[A-Za-z]?)\b")
+_FIGURE_THEN_WORD = re.compile(r"\b(\d+(?:st|nd|rd|th)?)\s+([A-Za-z][A-Za-z'’-]+)")
+_ZH_ORDINAL = re.compile(r"第\s*([\d一二三四五六七八九十百零〇]+)\s*([届季次期轮部集])")
+_ZH_YEAR_THEN = re.compile(r"(\d{4})\s*年\s*([\u4e00-\u9fff]{2})")
+_YEAR_FIGURE = re.compile(r"(?:19|20)\d\d")
+
+Pairs = dict[tuple[str, str], set[str]]
+
+
+def _pairs(text: str) -> Pairs:
+    """(neighbour, side) -> the figures beside it: "Product 2" gives ("product", "after") -> {"2"}; "the 2019
+    award" gives ("award", "before") -> {"2019"}; "第十四届" gives ("届", "zh-ordinal") -> {"十四"}. A neighbour
+    that is a stop word ("in 2021") binds nothing."""
+    out: Pairs = {}
+    for word, figure in _WORD_THEN_FIGURE.findall(text):
+        if tokenize(word):
+            out.setdefault((word.lower(), "after"), set()).add(figure.lower())
+    for figure, word in _FIGURE_THEN_WORD.findall(text):
+        if tokenize(word):
+            out.setdefault((word.lower(), "before"), set()).add(re.sub(r"\D", "", figure))
+    for figure, unit in _ZH_ORDINAL.findall(text):
+        out.setdefault((unit, "zh-ordinal"), set()).add(figure)
+    for year, following in _ZH_YEAR_THEN.findall(text):
+        out.setdefault((following, "zh-year"), set()).add(year)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _question_pairs(question: str) -> tuple[tuple[tuple[tuple[str, str], frozenset[str]], ...], frozenset[str],
+                                            frozenset[str]]:
+    """The question's pairs, its years, and its words (lowercased) that a year in an answer may stand beside."""
+    words = frozenset(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", question) if tokenize(w))
+    years = frozenset(_YEAR_FIGURE.findall(question))
+    return tuple((key, frozenset(figures)) for key, figures in _pairs(question).items()), years, words
+
+
+def edition(question: str, text: str) -> tuple[float, float]:
+    """(same, other): does ``text`` name a numbered thing of the question with the question's number ("Product
+    2" for "Product 2"), and does it name one only with another number ("Product 1"; "the 2018 award" for "the
+    award winner in 2019": a year beside one of the question's words is read against the question's years)?"""
+    asked, years, words = _question_pairs(question)
+    if not asked and not years:
+        return 0.0, 0.0
+    found = _pairs(text)
+    same = other = False
+    for (word, side), figures in found.items():  # "the 2018 award" against "the award winner in 2019"
+        held = {f for f in figures if _YEAR_FIGURE.fullmatch(f)}
+        if held and years and side in ("before", "after") and word in words:
+            same, other = same or bool(held & years), other or not held & years
+    for key, asked_figures in asked:
+        there = found.get(key)
+        if not there:
+            continue
+        if there & asked_figures:
+            same = True
+        else:
+            other = True
+    return float(same), float(other and not same)
