@@ -79,7 +79,8 @@ _MONEY = re.compile(r"(\d[\d,.]*\s*(billion|million|trillion|thousand)?\s*(yuan|
                     r"(rmb|usd|\$|¥|￥)\s*\d|\d\s*(亿|万)?元)", re.I)
 MONTHS = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
 MONTH_ABBR = r"(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"  # a date only beside a day: "Nov 15", "3 Mar"
-_DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日)", re.I)
+_DATE = re.compile(rf"(\b(19|20)\d{{2}}\b|\b{MONTHS}\b|\blast year\b|\bthis year\b|\bnext year\b|年|月|日|"
+                   rf"\b{MONTH_ABBR}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH_ABBR}(?![a-z]))", re.I)
 _DURATION = re.compile(r"\b(for|over|within|after|nearly|almost|about)\s+(\d+|a|an|one|two|three|four|five|six|seven|"
                        r"eight|nine|ten|several|many|a few)\s+(years?|months?|weeks?|days?|decades?)\b|"
                        r"\b\d+\s*(years?|months?|weeks?|days?|decades?)\b|\bsince\b|(年|个月|天)(之久|以来)|多年", re.I)
@@ -237,7 +238,7 @@ def has_type(kind: AnswerType, text: str, question: str, strict: bool = False) -
 
 
 _DATE_FIGURE = re.compile(rf"\d+\s*(?:年|月|日|号|时|点|分)|\b(?:19|20)\d\d\b|\b\d{{1,2}}:\d\d\b|"
-                          rf"\b{MONTHS}\s+\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTHS}\b", re.I)
+                          rf"\b(?:{MONTHS}|{MONTH_ABBR})\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTHS}|{MONTH_ABBR})(?![a-z])", re.I)
 
 
 def _quantity(text: str) -> bool:

@@ -210,6 +210,14 @@ def test_a_date_is_not_the_quantity_a_how_much_question_asks_for() -> None:
     assert answer_types.has_type("number", "Output grew 4% in 2021.", q)
 
 
+def test_an_abbreviated_month_beside_a_day_is_a_date_and_not_a_quantity() -> None:
+    q = "When does the new season premiere?"
+    for text in ("All episodes debut on Nov 15.", "It opens on 3 Mar.", "Updated Oct. 20."):
+        assert answer_types.has_type("date", text, q), text
+    assert not answer_types.has_type("date", "The decision was made to mar the event.", q)
+    assert not answer_types.has_type("number", "It was published on Sept 9.", "How many copies were sold?")
+
+
 def test_a_lead_in_that_restates_the_question_brings_the_sentence_after_it() -> None:
     terms = query_terms("How will the chain leader system be extended to future industries?", [])
     lead = _sentence('Zou Yongbing said that the "chain leader system" will be extended to future industries.')
