@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from bot.errors import ModelError
 from bot.lang.cjk import chinese_names, count_cjk, han_share
 from bot.llm.yes_no import NO, YES, p_yes
-from bot.reader.answer_types import unasked
 from bot.reader.calibration import Calibration
 from bot.reader.sentence_signals import date_detail, edition
 
@@ -100,7 +99,7 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
             float(bool(entity_words(e.text) - q.names)),
             float((han_share(e.text) > 0.3) == q.zh), float(kw), float(vec), float(e.speaker is not None),
             e.score, e.heading_meaning, e.heading_words,
-            date_detail(unasked(e.text, q.text)) if q.kind == "date" else 0.0, *edition(q.text, e.text),
+            date_detail(e.text, q.text) if q.kind == "date" else 0.0, *edition(q.text, e.text),
         ])
     return rows
 

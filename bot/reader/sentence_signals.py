@@ -11,21 +11,26 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from bot.lang.cjk import chinese_numeral
 from bot.lang.words import tokenize
 from bot.reader.answer_types import MONTH_ABBR, MONTHS
 
-_MONTH = rf"(?:{MONTHS}|{MONTH_ABBR}(?![a-z]))"
+_MONTH = rf"(?:{MONTHS}|{MONTH_ABBR})(?![a-z])"  # not "Mayor", "Marching"
 _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
 _DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b|\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
                   rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\d{{1,2}}\s*月\s*\d{{1,2}}\s*[日号]", re.I)
 _MONTH_ONLY = re.compile(rf"\b{_MONTH}|\d{{1,2}}\s*月", re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b|\d{4}\s*年")
+_YEAR_FIGURE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
-def date_detail(text: str) -> float:
+def date_detail(text: str, question: str = "") -> float:
     """How precise the most precise date in ``text`` is: 1 for a day ("July 21", "21st July", "7月21日"), 2/3 for
-    a month, 1/3 for a year alone, 0 for none. Read it on :func:`bot.reader.answer_types.unasked` text, so the
-    year the question gives itself does not count."""
+    a month, 1/3 for a year alone, 0 for none. The years ``question`` writes are not read, so "the 2020 fair"
+    gives no date for "when did the 2020 fair open?", while "March 23, 2020" still gives a day for "which day in
+    March 2020 ...?"."""
+    for year in set(_YEAR_FIGURE.findall(question)):
+        text = text.replace(year, "·")
     if _DAY.search(text):
         return 1.0
     if any(m.group(0)[0].isupper() or "月" in m.group(0) for m in _MONTH_ONLY.finditer(text)):  # not "may"
@@ -33,11 +38,12 @@ def date_detail(text: str) -> float:
     return 1 / 3 if _YEAR.search(text) else 0.0
 
 
-_WORD_THEN_FIGURE = re.compile(r"\b([A-Za-z][A-Za-z'’-]+)\s+(\d+[A-Za-z]?)\b")
-_FIGURE_THEN_WORD = re.compile(r"\b(\d+(?:st|nd|rd|th)?)\s+([A-Za-z][A-Za-z'’-]+)")
+_FIGURE = r"\d+(?:\.\d+)*"  # "Section 3.2" is not "Section 3.1"
+# words are bounded ({1,40}) so that a run of hyphens cannot make the scan quadratic
+_WORD_THEN_FIGURE = re.compile(rf"\b([A-Za-z][A-Za-z'’-]{{1,40}})\s+({_FIGURE}[A-Za-z]?)\b")
+_FIGURE_THEN_WORD = re.compile(rf"\b({_FIGURE}(?:st|nd|rd|th)?)\s+([A-Za-z][A-Za-z'’-]{{1,40}})")
 _ZH_ORDINAL = re.compile(r"第\s*([\d一二三四五六七八九十百零〇]+)\s*([届季次期轮部集])")
 _ZH_YEAR_THEN = re.compile(r"(\d{4})\s*年\s*([\u4e00-\u9fff]{2})")
-_YEAR_FIGURE = re.compile(r"(?:19|20)\d\d")
 
 Pairs = dict[tuple[str, str], set[str]]
 
@@ -52,9 +58,10 @@ def _pairs(text: str) -> Pairs:
             out.setdefault((word.lower(), "after"), set()).add(figure.lower())
     for figure, word in _FIGURE_THEN_WORD.findall(text):
         if tokenize(word):
-            out.setdefault((word.lower(), "before"), set()).add(re.sub(r"\D", "", figure))
-    for figure, unit in _ZH_ORDINAL.findall(text):
-        out.setdefault((unit, "zh-ordinal"), set()).add(figure)
+            out.setdefault((word.lower(), "before"), set()).add(re.sub(r"[^\d.]", "", figure))
+    for figure, unit in _ZH_ORDINAL.findall(text):  # 第14届 is 第十四届
+        value = figure if figure.isdigit() else chinese_numeral(figure)
+        out.setdefault((unit, "zh-ordinal"), set()).add(str(int(value)) if value is not None else figure)
     for year, following in _ZH_YEAR_THEN.findall(text):
         out.setdefault((following, "zh-year"), set()).add(year)
     return out

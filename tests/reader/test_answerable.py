@@ -215,7 +215,7 @@ def test_an_abbreviated_month_beside_a_day_is_a_date_and_not_a_quantity() -> Non
     for text in ("All episodes debut on Nov 15.", "It opens on 3 Mar.", "Updated Oct. 20."):
         assert answer_types.has_type("date", text, q), text
     assert not answer_types.has_type("date", "The decision was made to mar the event.", q)
-    assert not answer_types.has_type("number", "It was published on Sept 9.", "How many copies were sold?")
+    assert not answer_types.has_type("number", "It was published on Sept 9.", "How many were sold?")
 
 
 def test_a_lead_in_that_restates_the_question_brings_the_sentence_after_it() -> None:

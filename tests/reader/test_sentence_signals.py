@@ -19,6 +19,7 @@ from tests.reader.test_sentence_model import item
     ("It is a 2017 game.", 1 / 3),
     ("该项目于2021年启动。", 1 / 3),
     ("It may open soon.", 0.0),  # the modal verb is not the month
+    ("The Mayor spoke at the Marching band parade.", 0.0),  # nor a word that begins with one
     ("No date here.", 0.0),
 ])
 def test_date_detail_grades_the_most_precise_date_in_a_sentence(text: str, detail: float) -> None:
@@ -36,10 +37,17 @@ def test_date_detail_grades_the_most_precise_date_in_a_sentence(text: str, detai
     ("第十四届运动会在哪里举办？", "第十三届运动会在海滨举办。", 0.0, 1.0),
     ("第十四届运动会在哪里举办？", "第十四届运动会在山城举办。", 1.0, 0.0),
     ("2021年博览会何时开幕？", "2020年博览会于秋季开幕。", 0.0, 1.0),
+    ("第14届运动会在哪里举办？", "第十四届运动会在山城举办。", 1.0, 0.0),  # one number in two scripts
+    ("What does Section 3.2 say?", "Section 3.1 is long.", 0.0, 1.0),
 ])
 def test_edition_tells_the_questions_numbered_thing_from_another_of_its_numbers(
         question: str, text: str, same: float, other: float) -> None:
     assert edition(question, text) == (same, other)
+
+
+def test_the_years_the_question_writes_are_no_date_but_its_month_leaves_the_day_readable() -> None:
+    assert date_detail("The 2020 fair was large.", "When did the 2020 fair open?") == 0.0
+    assert date_detail("It began on March 23, 2020.", "On which day in March 2020 did it begin?") == 1.0
 
 
 def test_the_date_signal_reads_only_what_the_question_does_not_give_and_only_for_date_questions() -> None:
