@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.reader.evidence import Evidence
 from bot.reader.sentence_model import SENTENCE_FEATURES, Question, sentence_features
 from bot.reader.sentence_signals import date_detail, edition
-from tests.reader.test_sentence_model import item
+
+
+def item(text: str, rank: int = 0) -> Evidence:
+    return Evidence("d1", "Title", "d1.txt", f"c{rank}", 0, 0, len(text), text, rank, score=0.5, meaning=0.5, words=0.5)
 
 
 @pytest.mark.parametrize(("text", "detail"), [
@@ -51,7 +55,7 @@ def test_the_years_the_question_writes_are_no_date_but_its_month_leaves_the_day_
 
 
 def test_the_date_signal_reads_only_what_the_question_does_not_give_and_only_for_date_questions() -> None:
-    items = [item("The 2020 fair opened on March 3.", 0.5, 0.5), item("The 2020 fair was large.", 0.5, 0.5, 1)]
+    items = [item("The 2020 fair opened on March 3."), item("The 2020 fair was large.", 1)]
     detail = SENTENCE_FEATURES.index("date_detail")
     rows = sentence_features(Question.of("When did the 2020 fair open?", "date", {"fair", "open"}), items, [])
     assert [r[detail] for r in rows] == [1.0, 0.0]  # the question's own year is no date of an answer
