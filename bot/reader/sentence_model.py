@@ -3,7 +3,7 @@
 The hand-weighted evidence score (:func:`bot.reader.evidence.score`) adds meaning, words and an answer-type bonus with
 weights chosen by hand. Here the same signals, and a few more (how a sentence compares with the other
 candidates, whether its passage holds the question's names and figures, whether it names a person, place or
-organisation when the question asks for one, its language against the question's, how precise a date it gives
+organisation when the question asks for one, how precise a date it gives
 and whether it names the question's numbered thing with another number: :mod:`bot.reader.sentence_signals`), are
 features of a logistic model fitted by ``policybot calibrate`` on the dev splits: its label is *the sentence holds
 a gold answer*. Its probability orders the evidence and is the strongest feature of the answerability decision
@@ -34,7 +34,7 @@ SENTENCE_FEATURES = (
     "meaning", "words", "passage_first", "passage_rank_inv", "meaning_gap", "words_gap", "meaning_rank_inv",
     "words_rank_inv", "typed_question", "typed", "anchored", "typed_x_meaning", "restates", "after_heading",
     "log_words", "has_figure", "question_figures_in", "question_names_in", "passage_cover", "names_entity",
-    "same_language", "keyword_first", "vector_first", "said_by", "evidence_score",
+    "keyword_first", "vector_first", "said_by", "evidence_score",
     "heading_meaning", "heading_words", "date_detail", "edition_same", "edition_other",
 )
 SENTENCE_FILE = Path(__file__).parent / "calibration" / "sentence.json"
@@ -97,7 +97,7 @@ def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence
             sum(n in home.lower() for n in q.names) / len(q.names) if q.names else 1.0,
             len(q.terms & chunk_terms.get(e.chunk_id, set())) / len(q.terms) if q.terms else 0.0,
             float(bool(entity_words(e.text) - q.names)),
-            float((han_share(e.text) > 0.3) == q.zh), float(kw), float(vec), float(e.speaker is not None),
+            float(kw), float(vec), float(e.speaker is not None),
             e.score, e.heading_meaning, e.heading_words,
             date_detail(e.text, q.text) if q.kind == "date" else 0.0, *edition(q.text, e.text),
         ])
