@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.errors import ModelError
-from bot.lang.cjk import chinese_names, count_cjk, han_share
+from bot.lang.cjk import chinese_names, count_cjk
 from bot.llm.yes_no import NO, YES, p_yes
 from bot.reader.calibration import Calibration
 from bot.reader.sentence_signals import date_detail, edition
@@ -58,13 +58,11 @@ class Question:
     figures: set[str]
     names: set[str]
     terms: set[str]
-    zh: bool
     kind: str = "open"
 
     @classmethod
     def of(cls, question: str, kind: str, terms: set[str]) -> Question:
-        return cls(question, kind != "open", set(re.findall(r"\d+", question)), entity_words(question), terms,
-                   han_share(question) > 0.3, kind)
+        return cls(question, kind != "open", set(re.findall(r"\d+", question)), entity_words(question), terms, kind)
 
 
 def sentence_features(q: Question, items: Sequence[Evidence], passages: Sequence[Passage]) -> list[list[float]]:
