@@ -98,6 +98,11 @@ _NOT_NAMES = word_set("""The This These That Those It Its They Their He She His 
     As At To Of With I We Our If When Why How What Who Which Where Yes No""")
 
 
+def without_possessive(word: str) -> str:
+    """The word without an English possessive 's ("Jones's" -> "Jones", "Jones’s" -> "Jones", "Jones" unchanged)."""
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 def capitalised_names(sentence: str) -> set[str]:
     """The capitalised words of an English sentence that name someone or something, lowercased (possessive
     dropped); a capitalised first word counts only when another capitalised word follows it."""
@@ -108,5 +113,5 @@ def capitalised_names(sentence: str) -> set[str]:
             continue
         if match.start() == 0 and not re.match(r"\s+[A-Z]", sentence[match.end():]):
             continue
-        found.add(word.lower()[:-2] if word.endswith(("'s", "’s")) else word.lower())
+        found.add(without_possessive(word.lower()))
     return found

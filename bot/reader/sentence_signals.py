@@ -12,28 +12,38 @@ import re
 from functools import lru_cache
 
 from bot.lang.cjk import chinese_numeral
-from bot.lang.words import tokenize
+from bot.lang.words import singular, tokenize
 from bot.reader.answer_types import MONTH_ABBR, MONTHS
 
 _MONTH = rf"(?:{MONTHS}|{MONTH_ABBR})(?![a-z])"  # not "Mayor", "Marching"
 _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
+_ZH_NUMERAL = "[一二三四五六七八九十]{1,3}"
 _DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b|\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
-                  rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\d{{1,2}}\s*月\s*\d{{1,2}}\s*[日号]", re.I)
-_MONTH_ONLY = re.compile(rf"\b{_MONTH}|\d{{1,2}}\s*月", re.I)
+                  rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|(?:\d{{1,2}}|{_ZH_NUMERAL})\s*月\s*(?:\d{{1,2}}|{_ZH_NUMERAL})\s*[日号]|"
+                  r"(?<![\d月号])\d{1,2}\s*日", re.I)  # "21日" alone: the 21st of the month the text is about
+_MONTH_ONLY = re.compile(rf"\b{_MONTH}|(?:\d{{1,2}}|{_ZH_NUMERAL})\s*月", re.I)
+_MONTH_WORD = re.compile(_MONTH, re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b|\d{4}\s*年")
 _YEAR_FIGURE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
+def _written_as_month(match: re.Match[str]) -> bool:
+    """A month is capitalised in English ("May 12", "NOV 15"): lowercase "may 12" is the modal verb; a date
+    written in figures or in Chinese has no month word to check."""
+    word = _MONTH_WORD.search(match.group(0))
+    return word is None or word.group(0)[0].isupper()
+
+
 def date_detail(text: str, question: str = "") -> float:
-    """How precise the most precise date in ``text`` is: 1 for a day ("July 21", "21st July", "7月21日"), 2/3 for
-    a month, 1/3 for a year alone, 0 for none. The years ``question`` writes are not read, so "the 2020 fair"
-    gives no date for "when did the 2020 fair open?", while "March 23, 2020" still gives a day for "which day in
-    March 2020 ...?"."""
+    """How precise the most precise date in ``text`` is: 1 for a day ("July 21", "21st July", "7月21日", "21日"),
+    2/3 for a month, 1/3 for a year alone, 0 for none. The years ``question`` writes are not read, so "the 2020
+    fair" gives no date for "when did the 2020 fair open?", while "March 23, 2020" still gives a day for "which
+    day in March 2020 ...?"."""
     for year in set(_YEAR_FIGURE.findall(question)):
         text = text.replace(year, "·")
-    if _DAY.search(text):
+    if any(_written_as_month(m) for m in _DAY.finditer(text)):
         return 1.0
-    if any(m.group(0)[0].isupper() or "月" in m.group(0) for m in _MONTH_ONLY.finditer(text)):  # not "may"
+    if any(_written_as_month(m) for m in _MONTH_ONLY.finditer(text)):
         return 2 / 3
     return 1 / 3 if _YEAR.search(text) else 0.0
 
@@ -55,10 +65,10 @@ def _pairs(text: str) -> Pairs:
     out: Pairs = {}
     for word, figure in _WORD_THEN_FIGURE.findall(text):
         if tokenize(word):
-            out.setdefault((word.lower(), "after"), set()).add(figure.lower())
+            out.setdefault((singular(word.lower()), "after"), set()).add(figure.lower())
     for figure, word in _FIGURE_THEN_WORD.findall(text):
         if tokenize(word):
-            out.setdefault((word.lower(), "before"), set()).add(re.sub(r"[^\d.]", "", figure))
+            out.setdefault((singular(word.lower()), "before"), set()).add(re.sub(r"[^\d.]", "", figure))
     for figure, unit in _ZH_ORDINAL.findall(text):  # 第14届 is 第十四届
         value = figure if figure.isdigit() else chinese_numeral(figure)
         out.setdefault((unit, "zh-ordinal"), set()).add(str(int(value)) if value is not None else figure)
@@ -71,7 +81,7 @@ def _pairs(text: str) -> Pairs:
 def _question_pairs(question: str) -> tuple[tuple[tuple[tuple[str, str], frozenset[str]], ...], frozenset[str],
                                             frozenset[str]]:
     """The question's pairs, its years, and its words (lowercased) that a year in an answer may stand beside."""
-    words = frozenset(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", question) if tokenize(w))
+    words = frozenset(singular(w.lower()) for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", question) if tokenize(w))
     years = frozenset(_YEAR_FIGURE.findall(question))
     return tuple((key, frozenset(figures)) for key, figures in _pairs(question).items()), years, words
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.lang.cjk import chinese_numeral, detect_lang
 from bot.lang.text import normalize, paragraph_spans, sentence_spans
-from bot.lang.words import capitalised_names, content_words, numbers, tokenize
+from bot.lang.words import capitalised_names, content_words, numbers, tokenize, without_possessive
 
 # --- normalize -------------------------------------------------------------------------------------
 
@@ -231,3 +231,8 @@ def test_chinese_numerals_are_read(numeral: str, value: int) -> None:
 def test_capitalised_names_drop_only_the_possessive() -> None:
     names = capitalised_names("The award went to Jones's rival, Ellis’s coach and Thomas.")
     assert names == {"jones", "ellis", "thomas"}
+
+
+def test_a_possessive_is_dropped_from_a_name_and_nothing_else_is() -> None:
+    assert [without_possessive(w) for w in ("Jones's", "Jones’s", "Jones", "Ross", "class")] == [
+        "Jones", "Jones", "Jones", "Ross", "class"]

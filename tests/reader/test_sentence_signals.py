@@ -22,7 +22,12 @@ def item(text: str, rank: int = 0) -> Evidence:
     ("该项目于2021年2月启动。", 2 / 3),
     ("It is a 2017 game.", 1 / 3),
     ("该项目于2021年启动。", 1 / 3),
+    ("据报道，该展会于21日开幕。", 1.0),  # a day of the month the text is about
+    ("该项目于三月五日启动。", 1.0),
+    ("该项目于三月启动。", 2 / 3),
+    ("It opened on NOV 15.", 1.0),
     ("It may open soon.", 0.0),  # the modal verb is not the month
+    ("Members may 12 times a year ask for a copy.", 0.0),  # nor beside a figure
     ("The Mayor spoke at the Marching band parade.", 0.0),  # nor a word that begins with one
     ("No date here.", 0.0),
 ])
@@ -38,6 +43,7 @@ def test_date_detail_grades_the_most_precise_date_in_a_sentence(text: str, detai
     ("Who won the award in 2019?", "The 2018 award went to a newcomer.", 0.0, 1.0),
     ("Who won the award in 2019?", "The 2019 award went to a newcomer.", 1.0, 0.0),
     ("Who won the award in 2019?", "She won in 2018.", 0.0, 0.0),  # "in" binds no year to a thing
+    ("Who won the award in 2019?", "The 2018 awards were held in spring.", 0.0, 1.0),  # plural, same thing
     ("第十四届运动会在哪里举办？", "第十三届运动会在海滨举办。", 0.0, 1.0),
     ("第十四届运动会在哪里举办？", "第十四届运动会在山城举办。", 1.0, 0.0),
     ("2021年博览会何时开幕？", "2020年博览会于秋季开幕。", 0.0, 1.0),
