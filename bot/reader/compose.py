@@ -137,9 +137,14 @@ def clause_terms(question: str, expansions: list[str], evidence: list[Evidence])
 
 def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
                  wanted: Callable[[str], bool] | None = None,
-                 relevance: Relevance | None = None, budget: int = QUOTE_WORDS) -> list[tuple[str, list[int]]]:
+                 relevance: Relevance | None = None, budget: int = QUOTE_WORDS,
+                 runner_up: float = 0.0) -> list[tuple[str, list[int]]]:
     """One or two evidence sentences (trimmed to ``budget`` words in all, attributed) with their evidence
-    numbers (1-based)."""
+    numbers (1-based).
+
+    When the sentence model cannot tell the two best sentences apart (the second's ``p_answer`` is at least
+    ``runner_up`` times the first's; 0 turns this off), the second is quoted too, within a budget of its own:
+    the reader says both rather than guess."""
     terms = clause_terms(question, expansions, evidence)
     best = evidence[0]
     first = attributed(best, trim(best.text, terms, budget, wanted, relevance))
@@ -154,4 +159,10 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
         if used + words(extra) <= budget and (carries or (terms & stems(item.text)) - (terms & stems(best.text))):
             out.append((extra, [n]))
             used += words(extra)
+    if runner_up and len(evidence) > 1 and all(n != [2] for _, n in out) and _close(evidence[0], evidence[1], runner_up):
+        out.insert(1, (attributed(evidence[1], trim(evidence[1].text, terms, budget, wanted, relevance)), [2]))
     return out
+
+
+def _close(best: Evidence, second: Evidence, ratio: float) -> bool:
+    return best.p_answer is not None and second.p_answer is not None and second.p_answer >= ratio * best.p_answer

@@ -167,7 +167,7 @@ class Pipeline:
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
             sentences = compose.quote_answer(g.standalone, g.expansions, g.chosen, g.wanted, self._relevance(g),
-                                             self.settings.quote_words)
+                                             self.settings.quote_words, self.settings.runner_up_quote)
         _lap(trace, "check", t)
         answer = assemble(question, g.standalone, g.expansions, sentences, g.chosen, g.ranked, trace)
         trace.timings["total"] = round(time.perf_counter() - started, 4)

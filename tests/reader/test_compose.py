@@ -75,3 +75,17 @@ def test_a_cut_never_moves_a_condition_onto_a_clause_it_did_not_follow():
     assert keeps_meaning(clauses, [0, 1, 2])
     assert not keeps_meaning(clauses, [0, 2])  # "not kept … if the mail is part of …": another rule
     assert "not kept as permanent records … if" not in trim(sentence, {"letter", "record", "kept"}, 16)
+
+
+def test_the_second_sentence_is_quoted_too_when_the_sentence_model_cannot_tell_it_from_the_best():
+    best = evidence("该市于2019年启动了第一期工程建设。")
+    second = evidence("二期工程于2021年开工，预计三年完成。")
+    second.score = 0.3  # far below the best by the hand score: the old rule alone would leave it out
+    best.p_answer, second.p_answer = 0.40, 0.30
+    question = "二期工程何时开工？"
+    assert [n for _, (n,) in quote_answer(question, [], [best, second])] == [1]  # off by default
+    assert [n for _, (n,) in quote_answer(question, [], [best, second], runner_up=0.6)] == [1, 2]
+    second.p_answer = 0.20  # the model prefers the best by more than the ratio: one sentence
+    assert [n for _, (n,) in quote_answer(question, [], [best, second], runner_up=0.6)] == [1]
+    best.p_answer = None  # no sentence model: the hand rule alone
+    assert [n for _, (n,) in quote_answer(question, [], [best, second], runner_up=0.6)] == [1]
