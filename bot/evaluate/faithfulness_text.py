@@ -211,20 +211,27 @@ def clauses(sentence: str) -> list[str]:
 _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[一二三四五六七八九十]{1,3})[.)、．]\)?")
 
 
+_AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")  # "… you use [1] You can …": a new sentence
+
+
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
-    """(sentence without markers, cited numbers). Markers after the full stop or standing alone belong to
-    the sentence before them."""
-    moved = re.sub(r"([.!?。！？；][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", text)
+    """(sentence without markers, cited numbers). Markers after the full stop (or a semicolon), after the
+    ellipsis that ends a cut quote ("…; … [1]"), or standing alone belong to the sentence before them; a
+    marker followed by a capitalised word or a Chinese character ends its sentence even without a full stop
+    (a quoted list item)."""
     result: list[tuple[str, list[int]]] = []
-    for piece in split_sentences(moved) if moved.strip() else []:
-        cited = [int(n) for group in MARKERS.findall(piece) for n in group.split(",")]
-        body = " ".join(MARKERS.sub(" ", piece).split())
-        body = re.sub(r"\s+([.,;:!?。！？；，])", r"\1", body)
-        if not re.search(r"\w", body) or _ENUMERATOR.fullmatch(body):  # "1." heading a list item states nothing
-            if result:
-                result[-1][1].extend(cited)
-            continue
-        result.append((body, cited))
+    for segment in _AFTER_MARKER.split(text):
+        moved = re.sub(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)",
+                       r"\2\1", segment)
+        for piece in split_sentences(moved) if moved.strip() else []:
+            cited = [int(n) for group in MARKERS.findall(piece) for n in group.split(",")]
+            body = " ".join(MARKERS.sub(" ", piece).split())
+            body = re.sub(r"\s+([.,;:!?。！？；，])", r"\1", body)
+            if not re.search(r"\w", body) or _ENUMERATOR.fullmatch(body):  # "1." heading a list item states nothing
+                if result:
+                    result[-1][1].extend(cited)
+                continue
+            result.append((body, cited))
     return result
 
 

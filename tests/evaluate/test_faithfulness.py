@@ -194,3 +194,11 @@ def test_a_sentence_ending_in_a_closing_quote_ends_there():
 def test_a_list_enumerator_is_not_a_sentence_that_asserts_a_figure():
     check = check_answer("1. The office opens at 9 [1].", {1: "The office opens at 9."})
     assert not check.invented and [s.sentence for s in check.sentences] == ["The office opens at 9."]
+
+
+def test_a_marker_after_the_ellipsis_that_ends_a_cut_quote_cites_the_quote_before_it():
+    text = "The office keeps your address; … [1] There are two kinds of data; … [2]"
+    assert sentence_citations(text) == [("The office keeps your address;", [1]), ("There are two kinds of data;", [2])]
+    assert sentence_citations("甲项适用；[1]乙项不适用。[2]") == [("甲项适用；", [1]), ("乙项不适用。", [2])]
+    listed = "such as the bookings you make [1] You can read on for the full policy [2]"
+    assert sentence_citations(listed) == [("such as the bookings you make", [1]), ("You can read on for the full policy", [2])]
