@@ -217,10 +217,16 @@ _AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")  # "… 
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, cited numbers). Markers after the full stop (or a semicolon), after the
     ellipsis that ends a cut quote ("…; … [1]"), or standing alone belong to the sentence before them; a
-    marker followed by a capitalised word or a Chinese character ends its sentence even without a full stop
-    (a quoted list item)."""
+    marker followed by a capitalised word, a quote mark or a Chinese character ends its sentence even without a
+    full stop (a quoted list item), when what follows cites passages of its own."""
     result: list[tuple[str, list[int]]] = []
-    for segment in _AFTER_MARKER.split(text):
+    segments: list[str] = []
+    for segment in _AFTER_MARKER.split(text):  # text after a marker is its own sentence only if it cites its own
+        if segments and not MARKERS.search(segment):
+            segments[-1] = f"{segments[-1]} {segment}"
+        else:
+            segments.append(segment)
+    for segment in segments:
         moved = re.sub(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)",
                        r"\2\1", segment)
         for piece in split_sentences(moved) if moved.strip() else []:

@@ -139,12 +139,13 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
                  wanted: Callable[[str], bool] | None = None,
                  relevance: Relevance | None = None, budget: int = QUOTE_WORDS,
                  runner_up: float = 0.0) -> list[tuple[str, list[int]]]:
-    """One or two evidence sentences (trimmed to ``budget`` words in all, attributed) with their evidence
-    numbers (1-based).
+    """Evidence sentences (attributed) with their evidence numbers (1-based): the best, trimmed to ``budget``
+    words, and further ones within what is left of it.
 
     When the sentence model cannot tell the two best sentences apart (the second's ``p_answer`` is at least
-    ``runner_up`` times the first's; 0 turns this off), the second is quoted too, within a budget of its own:
-    the reader says both rather than guess."""
+    ``runner_up`` times the first's; 0 turns this off), the second is quoted too, within a budget of its own
+    (so the answer may reach twice ``budget``), unless the best sentence already says all of it: the reader
+    says both rather than guess."""
     terms = clause_terms(question, expansions, evidence)
     best = evidence[0]
     first = attributed(best, trim(best.text, terms, budget, wanted, relevance))
@@ -159,9 +160,17 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
         if used + words(extra) <= budget and (carries or (terms & stems(item.text)) - (terms & stems(best.text))):
             out.append((extra, [n]))
             used += words(extra)
-    if runner_up and len(evidence) > 1 and all(n != [2] for _, n in out) and _close(evidence[0], evidence[1], runner_up):
+    if (runner_up and len(evidence) > 1 and all(n != [2] for _, n in out) and _close(evidence[0], evidence[1], runner_up)
+            and not _says_all_of(best.text, evidence[1].text)):
         out.insert(1, (attributed(evidence[1], trim(evidence[1].text, terms, budget, wanted, relevance)), [2]))
     return out
+
+
+def _says_all_of(text: str, other: str) -> bool:
+    def norm(t: str) -> str:
+        return re.sub(r"\W+", " ", t.lower()).strip()
+
+    return norm(other) in norm(text)
 
 
 def _close(best: Evidence, second: Evidence, ratio: float) -> bool:

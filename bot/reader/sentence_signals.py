@@ -20,7 +20,7 @@ _ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
 _ZH_NUMERAL = "[一二三四五六七八九十]{1,3}"
 _DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b|\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
                   rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|(?:\d{{1,2}}|{_ZH_NUMERAL})\s*月\s*(?:\d{{1,2}}|{_ZH_NUMERAL})\s*[日号]|"
-                  r"(?<![\d月号])\d{1,2}\s*日", re.I)  # "21日" alone: the 21st of the month the text is about
+                  r"(?<![\d号近满逾续])\d{1,2}\s*日(?![内以])", re.I)  # "本月21日": the 21st; not "15日内", "近7日"
 _MONTH_ONLY = re.compile(rf"\b{_MONTH}|(?:\d{{1,2}}|{_ZH_NUMERAL})\s*月", re.I)
 _MONTH_WORD = re.compile(_MONTH, re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b|\d{4}\s*年")

@@ -89,3 +89,10 @@ def test_the_second_sentence_is_quoted_too_when_the_sentence_model_cannot_tell_i
     assert [n for _, (n,) in quote_answer(question, [], [best, second], runner_up=0.6)] == [1]
     best.p_answer = None  # no sentence model: the hand rule alone
     assert [n for _, (n,) in quote_answer(question, [], [best, second], runner_up=0.6)] == [1]
+
+
+def test_the_runner_up_is_not_quoted_when_the_best_sentence_already_says_all_of_it():
+    best = evidence("Applicants must pay a fee of 30 yuan when they apply online.")
+    repeat = evidence("Applicants must pay a fee of 30 yuan.")
+    best.p_answer, repeat.p_answer = 0.45, 0.44
+    assert [n for _, (n,) in quote_answer("What fee must applicants pay?", [], [best, repeat], runner_up=0.6)] == [1]

@@ -23,6 +23,9 @@ def item(text: str, rank: int = 0) -> Evidence:
     ("It is a 2017 game.", 1 / 3),
     ("该项目于2021年启动。", 1 / 3),
     ("据报道，该展会于21日开幕。", 1.0),  # a day of the month the text is about
+    ("展会于本月21日开幕。", 1.0),
+    ("申请人应在15日内提交材料。", 0.0),  # a duration, not a day
+    ("近7日新增病例较少。", 0.0),
     ("该项目于三月五日启动。", 1.0),
     ("该项目于三月启动。", 2 / 3),
     ("It opened on NOV 15.", 1.0),
