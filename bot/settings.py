@@ -107,8 +107,9 @@ class Settings(BaseSettings):
         60, ge=10, le=200,
         description="Longest quoted answer, in words: the best evidence sentence is quoted whole up to this, else cut "
                     "to its best clauses (never losing the kind of answer asked for); a second sentence is added only "
-                    "within it, except the runner-up quote (runner_up_quote), which has a budget of its own. Chosen on the seed set (dev): 40 words gave fact_recall 0.73 at a median of 35 words, "
-                    "50 gave 0.74 at 43, 60 gave 0.79 at 53 (README, Evaluation).")
+                    "within it, except the runner-up quote (runner_up_quote), which has a budget of its own. Chosen "
+                    "on the seed set (dev): 40 words gave fact_recall 0.73 at a median of 35 words, 50 gave 0.74 at "
+                    "43, 60 gave 0.79 at 53 (README, Evaluation).")
     sentence_model: str = Field(
         "shipped", description="The learned sentence model: 'shipped' (bot/reader/calibration/sentence.json, a "
                                "conditional logit fitted by `policybot calibrate` on the dev splits: which candidate "

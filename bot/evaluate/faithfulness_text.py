@@ -211,6 +211,8 @@ def clauses(sentence: str) -> list[str]:
 _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[一二三四五六七八九十]{1,3})[.)、．]\)?")
 
 
+# a sentence's end (full stop, semicolon, or the ellipsis of a cut quote) followed by its citation markers
+_MARKERS_AFTER_END = re.compile(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 _AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")  # "… you use [1] You can …": a new sentence
 
 
@@ -227,8 +229,7 @@ def sentence_citations(text: str) -> list[tuple[str, list[int]]]:
         else:
             segments.append(segment)
     for segment in segments:
-        moved = re.sub(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)",
-                       r"\2\1", segment)
+        moved = _MARKERS_AFTER_END.sub(r"\2\1", segment)
         for piece in split_sentences(moved) if moved.strip() else []:
             cited = [int(n) for group in MARKERS.findall(piece) for n in group.split(",")]
             body = " ".join(MARKERS.sub(" ", piece).split())

@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 from bot.lang.cjk import count_cjk, has_cjk
 from bot.lang.words import stems
-from bot.reader.evidence import Evidence, needs_next, query_terms, successor, terms_of, without_footnotes
+from bot.reader.evidence import (
+    Evidence,
+    comparable,
+    needs_next,
+    query_terms,
+    successor,
+    terms_of,
+    without_footnotes,
+)
 from bot.reader.verify_polarity import BOUNDING, FLIPPING, ONLY
 from bot.reader.verify_polarity import tokens as polarity_tokens
 
@@ -161,16 +169,9 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
             out.append((extra, [n]))
             used += words(extra)
     if (runner_up and len(evidence) > 1 and all(n != [2] for _, n in out) and _close(evidence[0], evidence[1], runner_up)
-            and not _says_all_of(best.text, evidence[1].text)):
+            and comparable(evidence[1].text) not in comparable(best.text)):  # the best already says all of it
         out.insert(1, (attributed(evidence[1], trim(evidence[1].text, terms, budget, wanted, relevance)), [2]))
     return out
-
-
-def _says_all_of(text: str, other: str) -> bool:
-    def norm(t: str) -> str:
-        return re.sub(r"\W+", " ", t.lower()).strip()
-
-    return norm(other) in norm(text)
 
 
 def _close(best: Evidence, second: Evidence, ratio: float) -> bool:

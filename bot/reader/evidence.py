@@ -236,13 +236,18 @@ def successor(item: Evidence, ranked: list[Evidence]) -> Evidence | None:
     return nxt if nxt is not None and nxt.start - item.end <= 4 else None
 
 
+def comparable(text: str) -> str:
+    """The sentence as near-duplicates compare: lowercased, punctuation and spacing folded."""
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
 def select(ranked: list[Evidence], n: int, terms: set[str] | None = None) -> list[Evidence]:
     """The best ``n`` evidence sentences, without near-duplicates. When the best one only restates the
     question or is a short lead-in (see :func:`needs_next`), the sentence after it comes second."""
     chosen: list[Evidence] = []
     for item in ranked:
-        norm = re.sub(r"\W+", " ", item.text.lower()).strip()
-        if any(norm == re.sub(r"\W+", " ", c.text.lower()).strip() for c in chosen):
+        norm = comparable(item.text)
+        if any(norm == comparable(c.text) for c in chosen):
             continue
         chosen.append(item)
         if len(chosen) == n:
