@@ -189,8 +189,8 @@ def calibrate_declines(paths: list[Path], out: Path | None) -> int:
         for group in declines.GROUPS:
             row = entry["fitted_on"][group]
             verdict = "honour" if entry["honour"][group] else "override (quote the evidence)"
-            print(f"  {group:<6} {verdict}: {row['declines']} declines, quote credit {row['quote_credit']} "
-                  f"({row['decided_by']})")
+            print(f"  {group:<6} {verdict}: {row['declines']} declines, quote credit {row['quote_credit']}, "
+                  f"worst answer loss {row['worst_answer_loss']}, net gain {row['net_gain']} ({row['decided_by']})")
     print(f"wrote {target}")
     return 0
 

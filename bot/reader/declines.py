@@ -9,11 +9,14 @@ number, name, place, organisation or amount; ``open``: the rest):
 
 1. ``policybot eval --suite all --split dev --model M`` with ``POLICYBOT_DECLINES=none`` (every decline
    overridden, so each report shows whether the quote would have answered);
-2. ``policybot calibrate --declines-from REPORTS...`` reads those reports and, in each group, averages the credit
-   of the quotes that overrode a decline (a quote's fact_recall, or its answer_f1 where the gold is a long span;
-   0 on an unanswerable question), each corpus weighing the same (its mean smoothed). Where the average is below
-   one half, the quote is more wrong than right and a refusal is the better reply: the decline is honoured. The entry, keyed by the model
-   file's sha256, goes into ``bot/reader/calibration/declines.json`` with the counts it was fitted on.
+2. ``policybot calibrate --declines-from REPORTS...`` reads those reports and, in each group, weighs what honouring
+   the declines would do to each corpus's figures against the quotes that overrode them: on an answerable question
+   the refusal loses the quote's credit (its fact_recall, or its answer_f1 where the gold is a long span), on an
+   unanswerable one it gains a refusal. The decline is honoured only where that loses no corpus more than
+   :data:`MAX_FIGURE_LOSS` of its answer figure and gains more refusals, summed over the corpora's figures, than it
+   loses answers: a model's declines must not make any corpus's answers worse than quoting would (the product's
+   rule for a bigger model: never worse than the default, which quotes). The entry, keyed by the model file's
+   sha256, goes into ``bot/reader/calibration/declines.json`` with the figures it was fitted on.
 
 A model with no entry, or a group with fewer than :data:`MIN_DECLINES` declines on dev, keeps :data:`PRIOR`.
 """
@@ -33,9 +36,12 @@ from bot.errors import ConfigError
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "declines.json"
 GROUPS = ("typed", "open")
 PRIOR = {"typed": True, "open": False}  # the decision before any fit: a typed question's decline is believed
-# Not fitted: a floor on evidence. Below 10 declined dev cases a share's standard error exceeds 0.16, enough to put
-# a true share of 0.35 on the wrong side of one half; the prior stands.
+# Not fitted: a floor on evidence. Below 10 declined dev cases a share's standard error exceeds 0.16: too few to say
+# whether the declines are mostly right; the prior stands.
 MIN_DECLINES = 10
+# Not fitted: the eval gate's tolerance on fact_recall (bot/evaluate/report.py GATES, -0.03; about one case in 33). A
+# decline policy that costs some corpus more of its answer figure than the gate would let a change cost it is refused.
+MAX_FIGURE_LOSS = 0.03
 FIXED = {"typed": PRIOR, "all": {"typed": True, "open": True}, "none": {"typed": False, "open": False}}
 
 
@@ -97,55 +103,97 @@ def read_entries(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Decline:
-    """One declined dev case whose decline was overridden: how much of the gold answer the quote held (0..1)."""
+    """One declined dev case whose decline was overridden: whether the question had an answer, and how much of the
+    gold answer the quote held (0..1; 0 on an unanswerable question)."""
 
     corpus: str
     group: str
     quote_credit: float
+    answerable: bool = True
+
+
+@dataclass
+class CorpusSize:
+    """A corpus's dev cases in the reports, the denominators of its answer figure and of its refusal rate."""
+
+    answerable: int = 0
+    unanswerable: int = 0
+
+
+def _corpus(report: Mapping[str, Any], case: Mapping[str, Any]) -> str:
+    return str((report.get("run") or {}).get("corpus") or str(case.get("id", "")).partition(":")[0])
 
 
 def declines_in(report: Mapping[str, Any]) -> list[Decline]:
     """The declined, overridden cases of one eval report (a report run with ``POLICYBOT_DECLINES=none``), under the
     corpus the report names (else the prefix of the case id)."""
     out = []
-    named = (report.get("run") or {}).get("corpus")
     for case in report.get("cases", []):
         if not case.get("model_declined") or case.get("answer_source") != "quoted":
             continue  # not declined, or refused before the model: the decision was not this one
-        corpus = str(named or str(case.get("id", "")).partition(":")[0])
         credit = max(float(case.get("fact_recall") or 0.0), float(case.get("answer_f1") or 0.0))
-        out.append(Decline(corpus, group_of(str(case.get("answer_type", ""))), credit if case.get("answerable") else 0.0))
+        answerable = bool(case.get("answerable"))
+        out.append(Decline(_corpus(report, case), group_of(str(case.get("answer_type", ""))),
+                           credit if answerable else 0.0, answerable))
     return out
 
 
-def smoothed(credits: list[float]) -> float:
-    """A corpus's mean quote credit, pulled toward one half as Jeffreys' prior pulls a share ((k + 1/2) / (n + 1)):
-    a corpus with two declines does not count as a certain 0 or 1 beside one with thirty."""
-    return (sum(credits) + 0.5) / (len(credits) + 1)
+def sizes_in(report: Mapping[str, Any], into: dict[str, CorpusSize] | None = None) -> dict[str, CorpusSize]:
+    """Every case of one report counted by corpus, answerable or not (added to ``into`` when given)."""
+    sizes = into if into is not None else {}
+    for case in report.get("cases", []):
+        size = sizes.setdefault(_corpus(report, case), CorpusSize())
+        if case.get("answerable"):
+            size.answerable += 1
+        else:
+            size.unanswerable += 1
+    return sizes
 
 
-def fit(declines: Iterable[Decline]) -> dict[str, Any]:
-    """Per group: honour the decline when the quotes that overrode it earned under one half (each corpus weighing
-    the same, its mean :func:`smoothed`); keep :data:`PRIOR` below :data:`MIN_DECLINES` cases."""
-    by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def _effects(declines: list[Decline], size: CorpusSize) -> tuple[float, float]:
+    """What honouring these declines does to one corpus: (its answer figure lost, its refusal rate gained)."""
+    lost = sum(d.quote_credit for d in declines if d.answerable)
+    refused = sum(1 for d in declines if not d.answerable)
+    return (lost / size.answerable if size.answerable else 0.0,
+            refused / size.unanswerable if size.unanswerable else 0.0)
+
+
+def fit(declines: Iterable[Decline], sizes: Mapping[str, CorpusSize] | None = None) -> dict[str, Any]:
+    """Per group: honour the decline when doing so costs no corpus more than :data:`MAX_FIGURE_LOSS` of its answer
+    figure and its refusals gained outweigh its answers lost, summed over the corpora's figures (``sizes``: each
+    corpus's dev cases; without them, the declined cases alone); keep :data:`PRIOR` below :data:`MIN_DECLINES`."""
+    by: dict[str, dict[str, list[Decline]]] = defaultdict(lambda: defaultdict(list))
     for d in declines:
-        by[d.group][d.corpus].append(d.quote_credit)
+        by[d.group][d.corpus].append(d)
     honour, counts = {}, {}
     for group in GROUPS:
         corpora = by.get(group, {})
         n = sum(len(v) for v in corpora.values())
-        share = sum(smoothed(v) for v in corpora.values()) / len(corpora) if corpora else None
-        honour[group] = PRIOR[group] if n < MIN_DECLINES or share is None else share < 0.5
-        counts[group] = {"declines": n, "quote_credit": None if share is None else round(share, 4),
-                         "per_corpus": {c: {"declines": len(v), "quote_credit": round(sum(v) / len(v), 4)}
-                                        for c, v in sorted(corpora.items())},
-                         "decided_by": "prior (too few declines)" if n < MIN_DECLINES else "fit"}
+        effects = {c: _effects(v, (sizes or {}).get(c) or CorpusSize(sum(d.answerable for d in v),
+                                                                      sum(not d.answerable for d in v)))
+                   for c, v in sorted(corpora.items())}
+        worst = max((lost for lost, _ in effects.values()), default=0.0)
+        net = sum(gained - lost for lost, gained in effects.values())
+        decided = n >= MIN_DECLINES
+        honour[group] = (worst <= MAX_FIGURE_LOSS and net > 0) if decided else PRIOR[group]
+        counts[group] = {"declines": n,
+                         "quote_credit": round(sum(d.quote_credit for v in corpora.values() for d in v) / n, 4) if n
+                         else None,
+                         "worst_answer_loss": round(worst, 4), "net_gain": round(net, 4),
+                         "per_corpus": {c: {"declines": len(corpora[c]),
+                                            "unanswerable": sum(not d.answerable for d in corpora[c]),
+                                            "quote_credit": round(sum(d.quote_credit for d in corpora[c])
+                                                                  / len(corpora[c]), 4),
+                                            "answer_loss": round(lost, 4), "refusal_gain": round(gained, 4)}
+                                        for c, (lost, gained) in effects.items()},
+                         "decided_by": "fit" if decided else "prior (too few declines)"}
     return {"honour": honour, "fitted_on": counts}
 
 
 def fit_reports(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
     """Every report.json under ``paths``, grouped by the model that ran it: model hash -> fitted entry."""
     by_model: dict[str, list[Decline]] = defaultdict(list)
+    sizes: dict[str, dict[str, CorpusSize]] = defaultdict(dict)
     model_ids: dict[str, str] = {}
     files: dict[str, list[str]] = defaultdict(list)
     for path in paths:
@@ -164,18 +212,20 @@ def fit_reports(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
             if not model_hash:
                 raise ConfigError(f"{found} does not say which model ran it. Fix: rerun the eval on this version.")
             by_model[model_hash] += declines_in(report)
+            sizes_in(report, sizes[model_hash])
             model_ids[model_hash] = str(run.get("model_id", ""))
             files[model_hash].append(f"{run.get('corpus', found.parent.name)}: {len(report.get('cases', []))} dev cases, "
                                      f"corpus {str(run.get('corpus_hash', '?'))[:8]}")
     fitted = datetime.now(UTC).isoformat(timespec="seconds")
-    return {h: fit(ds) | {"model_id": model_ids[h], "reports": files[h], "fitted": fitted} for h, ds in by_model.items()}
+    return {h: fit(ds, sizes[h]) | {"model_id": model_ids[h], "reports": files[h], "fitted": fitted} for h, ds in by_model.items()}
 
 
 def write_entries(path: Path, entries: Mapping[str, dict[str, Any]]) -> None:
     """Add (or replace) the entries of the models just fitted; other models' entries stay."""
     existing = read_entries(path) if path.exists() else {}
     existing.update(entries)
-    doc = {"decision": "honour the model's decline", "label": "the credit of the quote that overrode a decline (fact_recall or answer_f1; 0 if unanswerable)",
+    doc = {"decision": "honour the model's decline", "label": "per corpus: the answer figure honouring the declines loses (the overriding quotes' fact_recall or "
+                    "answer_f1) and the refusal rate it gains",
            "models": existing}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -12,11 +12,13 @@ from bot.errors import ConfigError
 from bot.reader.declines import (
     MIN_DECLINES,
     PRIOR,
+    CorpusSize,
     Decline,
     declines_in,
     fit,
     fit_reports,
     load_policy,
+    sizes_in,
     write_entries,
 )
 
@@ -41,26 +43,42 @@ def test_only_declined_cases_whose_decline_was_overridden_are_read() -> None:
                         _case(4, "a", answered=True, kind="open")]}
     assert declines_in(report) == [Decline("a", "typed", 0.1), Decline("a", "open", 1.0)], \
         "a quote's credit is its fact_recall, or its answer_f1 where that is higher"
-    assert declines_in({"cases": [_case(5, "a", answerable=False, f1=0.4)]}) == [Decline("a", "typed", 0.0)]
+    assert declines_in({"cases": [_case(5, "a", answerable=False, f1=0.4)]}) == [Decline("a", "typed", 0.0, False)]
     assert declines_in({"run": {"corpus": "corpus-a"}, "cases": [_case(6, "a")]})[0].corpus == "corpus-a", \
         "the corpus the report names wins over the case id's prefix"
 
 
-def test_a_decline_is_honoured_where_the_quote_that_overrode_it_mostly_missed() -> None:
-    missed = [Decline("a", "typed", float(i < 3)) for i in range(MIN_DECLINES)]  # 3 of 10 quotes answered
-    answered = [Decline("a", "open", float(i < 8)) for i in range(MIN_DECLINES)]  # 8 of 10
-    fitted = fit(missed + answered)
-    assert fitted["honour"] == {"typed": True, "open": False}
-    assert fitted["fitted_on"]["typed"]["quote_credit"] == round(3.5 / 11, 4), "Jeffreys-smoothed 3 of 10"
+def test_a_decline_is_honoured_where_refusing_gains_refusals_of_noise_and_loses_no_answers() -> None:
+    noise = [Decline("neg", "typed", 0.0, answerable=False) for _ in range(MIN_DECLINES)]
+    missed = [Decline("pos", "typed", 0.0) for _ in range(3)]  # declined, and the quote held nothing either
+    sizes = {"neg": CorpusSize(0, 40), "pos": CorpusSize(50, 0)}
+    fitted = fit(noise + missed, sizes)
+    assert fitted["honour"]["typed"] is True
+    row = fitted["fitted_on"]["typed"]
+    assert row["per_corpus"]["neg"]["refusal_gain"] == 0.25 and row["worst_answer_loss"] == 0.0
 
 
-def test_each_corpus_weighs_the_same_whatever_its_number_of_declines() -> None:
-    big = [Decline("big", "typed", 1.0) for _ in range(30)]  # every quote answered
-    small = [Decline("small", "typed", 0.0) for _ in range(MIN_DECLINES)]
-    negatives = [Decline("neg", "typed", 0.0) for _ in range(MIN_DECLINES)]
-    assert fit(big + small + negatives)["honour"]["typed"] is True, \
-        "two corpora of three say the quote missed, though 30 of the 50 quotes answered"
-    assert fit(big + small)["honour"]["typed"] is False, "shares of about 1 and 0 average over one half"
+def test_a_decline_that_costs_one_corpus_its_answers_is_overridden_whatever_it_gains_elsewhere() -> None:
+    noise = [Decline(f"neg{k}", "open", 0.0, answerable=False) for k in range(3) for _ in range(MIN_DECLINES)]
+    answered = [Decline("pos", "open", 0.25) for _ in range(40)]  # partly right quotes, as on long-span gold answers
+    sizes = {"neg0": CorpusSize(0, 20), "neg1": CorpusSize(0, 20), "neg2": CorpusSize(0, 20), "pos": CorpusSize(50, 0)}
+    fitted = fit(noise + answered, sizes)
+    assert fitted["fitted_on"]["open"]["net_gain"] > 0, "three corpora gain more refusals than the fourth loses"
+    assert fitted["honour"]["open"] is False, "a refusal of an answerable question is worse than a partly right quote"
+    one_case = [Decline("pos", "open", 1.0)] + [Decline("neg0", "open", 0.0, answerable=False)] * MIN_DECLINES
+    assert fit(one_case, {"pos": CorpusSize(40, 0), "neg0": CorpusSize(0, 20)})["honour"]["open"] is True, \
+        "one answer lost in 40 (0.025) is within the gate's tolerance"
+
+
+def test_without_sizes_the_declined_cases_are_the_corpus() -> None:
+    mixed = [Decline("a", "typed", 0.0, answerable=False) for _ in range(8)] + [Decline("a", "typed", 1.0)] * 2
+    assert fit(mixed)["fitted_on"]["typed"]["worst_answer_loss"] == 1.0, "both answerable quotes held the answer"
+    assert fit(mixed)["honour"]["typed"] is False
+
+
+def test_sizes_count_every_case_of_a_report_by_corpus() -> None:
+    report = {"cases": [_case(1, "a"), _case(2, "a", declined=False), _case(3, "b", answerable=False)]}
+    assert sizes_in(report) == {"a": CorpusSize(2, 0), "b": CorpusSize(0, 1)}
 
 
 def test_too_few_declines_keep_the_prior() -> None:
@@ -72,7 +90,7 @@ def test_too_few_declines_keep_the_prior() -> None:
 def test_reports_fit_an_entry_per_model_and_keep_other_models_entries(tmp_path: Path) -> None:
     cases = [_case(i, "c", answered=i < 8) for i in range(MIN_DECLINES)]
     _report(tmp_path, "one", cases, model_hash="h1")
-    _report(tmp_path, "two", [_case(i, "c") for i in range(MIN_DECLINES)], model_hash="h2")
+    _report(tmp_path, "two", [_case(i, "c", answerable=False) for i in range(MIN_DECLINES)], model_hash="h2")
     entries = fit_reports([tmp_path])
     assert entries["h1"]["honour"]["typed"] is False and entries["h2"]["honour"]["typed"] is True
     out = tmp_path / "declines.json"
@@ -103,11 +121,14 @@ def test_policybot_calibrate_declines_from_writes_the_fit_and_says_what_it_decid
 ) -> None:
     from bot.cli import main
 
-    _report(tmp_path / "reports", "c", [_case(i, "c", answered=i < 2) for i in range(MIN_DECLINES)])
+    cases = [_case(i, "c", answerable=i >= 2) for i in range(MIN_DECLINES)] + [_case(10 + i, "c", declined=False)
+                                                                                 for i in range(90)]
+    _report(tmp_path / "reports", "c", cases)
     out = tmp_path / "declines.json"
     assert main(["calibrate", "--declines-from", str(tmp_path / "reports"), "--declines-out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "typed  honour: 10 declines, quote credit 0.2273 (fit)" in printed and str(out) in printed
+    assert "typed  honour: 10 declines, quote credit 0.0, worst answer loss 0.0, net gain 1.0 (fit)" in printed
+    assert str(out) in printed
     assert json.loads(out.read_text(encoding="utf-8"))["models"]["abc123"]["honour"] == {"typed": True, "open": False}
     (tmp_path / "empty").mkdir()
     assert main(["calibrate", "--declines-from", str(tmp_path / "empty"), "--declines-out", str(out)]) != 0
