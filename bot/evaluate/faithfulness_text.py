@@ -213,7 +213,8 @@ _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[一二三四五六七八九�
 
 # a sentence's end (full stop, semicolon, or the ellipsis of a cut quote) followed by its citation markers
 _MARKERS_AFTER_END = re.compile(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
-_AFTER_MARKER = re.compile(r"(?<=\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")  # "… you use [1] You can …": a new sentence
+# "… you use [1] You can …": a new sentence; only after a citation marker, not after a bracketed word ("[Note] The …")
+_AFTER_MARKER = re.compile(r"(?<=\d\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")
 
 
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:

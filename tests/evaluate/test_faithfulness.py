@@ -204,3 +204,5 @@ def test_a_marker_after_the_ellipsis_that_ends_a_cut_quote_cites_the_quote_befor
     assert sentence_citations(listed) == [("such as the bookings you make", [1]), ("You can read on for the full policy", [2])]
     unmarked = "The application fee is 40 yuan [1] The review fee is 30 yuan."
     assert sentence_citations(unmarked) == [("The application fee is 40 yuan The review fee is 30 yuan.", [1])]
+    assert sentence_citations("[Note] The fee is 40 yuan [2].") == [("[Note] The fee is 40 yuan.", [2])], \
+        "a bracketed word is no citation marker: what follows it is the same sentence"
