@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
-from bot.answer import Answer, AnswerService, Final, Scope, Token, Trace, Turn
+from bot.answer import Answer, AnswerService, Final, Scope, Token, Turn
 from bot.errors import UserInputError
 from bot.evaluate.answer_metrics import (
     CitationStats,
@@ -210,8 +210,11 @@ def _retrieve(retriever: SearchBackend, query: str, case: Case, scope: Scope | N
 
 
 def _trace_info(answers: Iterable[Answer]) -> dict[str, str]:
-    traced = next((a.trace for a in answers if a.trace.model_id or a.trace.prompt_id or a.trace.index_hash), Trace())
-    return {k: getattr(traced, k) for k in ("model_id", "model_hash", "prompt_id", "prompt_hash", "index_hash")}
+    """What ran: each field from the first answer that has it (an answer refused before the model names the model
+    and index but not the model file's hash, which is read when the model drafts)."""
+    traces = [a.trace for a in answers]
+    return {k: next((str(getattr(t, k)) for t in traces if getattr(t, k)), "")
+            for k in ("model_id", "model_hash", "prompt_id", "prompt_hash", "index_hash")}
 
 
 def run_eval(

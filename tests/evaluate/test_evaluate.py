@@ -255,6 +255,17 @@ def test_the_runner_scores_facts_refusals_citations_and_timing(cases: list[Case]
     assert report.run["model_id"] == "smol" and report.run["prompt_id"] == "answer@1"
 
 
+def test_the_run_names_the_model_file_even_when_the_first_answer_was_refused_before_the_model(service: FakeService):
+    early = Answer(text="The documents do not say.", status="refused", trace=Trace(model_id="smol", index_hash="ix"))
+    drafted = Answer(text=good_answer().text, citations=[cite(1)], status="answered",
+                     trace=Trace(model_id="smol", model_hash="f00d", prompt_id="answer@1", index_hash="ix"))
+    service.script.update({"Which city hosts the parks?": early, "How many parks?": drafted})
+    questions = [case(id="seed:1", question="Which city hosts the parks?"), case(id="seed:2")]
+    report = run_eval(service, None, [Case.model_validate(q) for q in questions], progress=False,
+                      support=word_support, clock=service.clock)
+    assert report.run["model_hash"] == "f00d" and report.run["prompt_id"] == "answer@1"
+
+
 def test_an_answer_that_negates_its_citation_is_invented_whatever_the_pipeline_check_says(service: FakeService):
     flipped = Answer(text="By 2030, Guangdong will not create five future industrial science and technology parks [1].",
                      citations=[cite(1)], status="answered", trace=Trace(fallback="quoted the evidence instead"))
