@@ -85,8 +85,11 @@ def run_entry(entry: SuiteEntry, settings: Settings, args: argparse.Namespace, *
                 "settings": local.redacted()}
     if judge is not None:
         run_info["judge"] = judge.name
-    return run_eval(pipeline, pipeline.retriever, cases, limit=limit, progress=True, run_info=run_info,
-                    judge=judge.p_supported if judge is not None else None)
+    report = run_eval(pipeline, pipeline.retriever, cases, limit=limit, progress=True, run_info=run_info,
+                      judge=judge.p_supported if judge is not None else None)
+    if not report.run.get("model_hash") and not local.llm_url:  # every answer refused before the (local) model
+        report.run["model_hash"] = pipeline.model.model_hash
+    return report
 
 
 def _resolve(value: str | None) -> str | None:

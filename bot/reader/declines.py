@@ -12,9 +12,9 @@ number, name, place, organisation or amount; ``open``: the rest):
 2. ``policybot calibrate --declines-from REPORTS...`` reads those reports and, in each group, weighs what honouring
    the declines would do to each corpus's figures against the quotes that overrode them: on an answerable question
    the refusal loses the quote's credit (its fact_recall, or its answer_f1 where the gold is a long span), on an
-   unanswerable one it gains a refusal. The decline is honoured only where that loses no corpus more than
-   :data:`MAX_FIGURE_LOSS` of its answer figure and gains more refusals, summed over the corpora's figures, than it
-   loses answers: a model's declines must not make any corpus's answers worse than quoting would (the product's
+   unanswerable one it gains a refusal. The groups' declines are honoured (together, so their losses add up) only
+   where that loses no corpus more than :data:`MAX_FIGURE_LOSS` of its answer figure and gains more refusals,
+   summed over the corpora's figures, than it loses answers: a model's declines must not make any corpus's answers worse than quoting would (the product's
    rule for a bigger model: never worse than the default, which quotes). The entry, keyed by the model file's
    sha256, goes into ``bot/reader/calibration/declines.json`` with the figures it was fitted on.
 
@@ -36,8 +36,8 @@ from bot.errors import ConfigError
 DEFAULT_FILE = Path(__file__).parent / "calibration" / "declines.json"
 GROUPS = ("typed", "open")
 PRIOR = {"typed": True, "open": False}  # the decision before any fit: a typed question's decline is believed
-# Not fitted: a floor on evidence. Below 10 declined dev cases a share's standard error exceeds 0.16: too few to say
-# whether the declines are mostly right; the prior stands.
+# Not fitted: a floor on evidence. Below 10 declined dev cases the losses and gains rest on too few cases (one case
+# moves a 10-case share by 0.1); the prior stands.
 MIN_DECLINES = 10
 # Not fitted: the eval gate's tolerance on fact_recall (bot/evaluate/report.py GATES, -0.03; about one case in 33). A
 # decline policy that costs some corpus more of its answer figure than the gate would let a change cost it is refused.
@@ -132,7 +132,7 @@ def declines_in(report: Mapping[str, Any]) -> list[Decline]:
         if not case.get("model_declined") or case.get("answer_source") != "quoted":
             continue  # not declined, or refused before the model: the decision was not this one
         credit = max(float(case.get("fact_recall") or 0.0), float(case.get("answer_f1") or 0.0))
-        answerable = bool(case.get("answerable"))
+        answerable = bool(case.get("answerable", True))
         out.append(Decline(_corpus(report, case), group_of(str(case.get("answer_type", ""))),
                            credit if answerable else 0.0, answerable))
     return out
@@ -143,7 +143,7 @@ def sizes_in(report: Mapping[str, Any], into: dict[str, CorpusSize] | None = Non
     sizes = into if into is not None else {}
     for case in report.get("cases", []):
         size = sizes.setdefault(_corpus(report, case), CorpusSize())
-        if case.get("answerable"):
+        if case.get("answerable", True):
             size.answerable += 1
         else:
             size.unanswerable += 1
@@ -151,42 +151,63 @@ def sizes_in(report: Mapping[str, Any], into: dict[str, CorpusSize] | None = Non
 
 
 def _effects(declines: list[Decline], size: CorpusSize) -> tuple[float, float]:
-    """What honouring these declines does to one corpus: (its answer figure lost, its refusal rate gained)."""
+    """What honouring these declines does to one corpus: (its answer figure lost, its refusal rate gained). The
+    declines are cases of the corpus, so a kind of decline never meets an empty count."""
     lost = sum(d.quote_credit for d in declines if d.answerable)
     refused = sum(1 for d in declines if not d.answerable)
     return (lost / size.answerable if size.answerable else 0.0,
             refused / size.unanswerable if size.unanswerable else 0.0)
 
 
-def fit(declines: Iterable[Decline], sizes: Mapping[str, CorpusSize] | None = None) -> dict[str, Any]:
-    """Per group: honour the decline when doing so costs no corpus more than :data:`MAX_FIGURE_LOSS` of its answer
-    figure and its refusals gained outweigh its answers lost, summed over the corpora's figures (``sizes``: each
-    corpus's dev cases; without them, the declined cases alone); keep :data:`PRIOR` below :data:`MIN_DECLINES`."""
+def _best_honoured(effects: Mapping[str, Mapping[str, tuple[float, float]]]) -> tuple[str, ...]:
+    """The groups to honour together: of every combination whose summed loss leaves no corpus more than
+    :data:`MAX_FIGURE_LOSS` down (compared at the 4 places the file shows), the one of largest net gain, if above 0."""
+    best: tuple[tuple[str, ...], float] = ((), 0.0)
+    groups = list(effects)
+    for mask in range(1, 2 ** len(groups)):
+        chosen = tuple(g for k, g in enumerate(groups) if mask >> k & 1)
+        loss: dict[str, float] = defaultdict(float)
+        net = 0.0
+        for g in chosen:
+            for corpus, (lost, gained) in effects[g].items():
+                loss[corpus] += lost
+                net += gained - lost
+        if max(loss.values(), default=0.0) <= MAX_FIGURE_LOSS + 5e-5 and round(net, 4) > best[1]:
+            best = (chosen, round(net, 4))
+    return best[0]
+
+
+def fit(declines: Iterable[Decline], sizes: Mapping[str, CorpusSize]) -> dict[str, Any]:
+    """Honour the declines of the groups whose joint effect costs no corpus more than :data:`MAX_FIGURE_LOSS` of its
+    answer figure and gains more refusals than it loses answers, summed over the corpora (``sizes``: each corpus's
+    dev cases); a group with fewer than :data:`MIN_DECLINES` declines keeps :data:`PRIOR`."""
     by: dict[str, dict[str, list[Decline]]] = defaultdict(lambda: defaultdict(list))
     for d in declines:
         by[d.group][d.corpus].append(d)
-    honour, counts = {}, {}
+    missing = sorted({c for corpora in by.values() for c in corpora} - set(sizes))
+    if missing:
+        raise ConfigError(f"Declines of corpus {', '.join(missing)} but no count of its dev cases. Fix: pass that "
+                          "corpus's whole report.json to `policybot calibrate --declines-from`.")
+    effects, counts = {}, {}
     for group in GROUPS:
         corpora = by.get(group, {})
         n = sum(len(v) for v in corpora.values())
-        effects = {c: _effects(v, (sizes or {}).get(c) or CorpusSize(sum(d.answerable for d in v),
-                                                                      sum(not d.answerable for d in v)))
-                   for c, v in sorted(corpora.items())}
-        worst = max((lost for lost, _ in effects.values()), default=0.0)
-        net = sum(gained - lost for lost, gained in effects.values())
-        decided = n >= MIN_DECLINES
-        honour[group] = (worst <= MAX_FIGURE_LOSS and net > 0) if decided else PRIOR[group]
+        effects[group] = {c: _effects(v, sizes[c]) for c, v in sorted(corpora.items())}
         counts[group] = {"declines": n,
                          "quote_credit": round(sum(d.quote_credit for v in corpora.values() for d in v) / n, 4) if n
                          else None,
-                         "worst_answer_loss": round(worst, 4), "net_gain": round(net, 4),
+                         "worst_answer_loss": round(max((lost for lost, _ in effects[group].values()), default=0.0), 4),
+                         "net_gain": round(sum(gained - lost for lost, gained in effects[group].values()), 4),
                          "per_corpus": {c: {"declines": len(corpora[c]),
                                             "unanswerable": sum(not d.answerable for d in corpora[c]),
                                             "quote_credit": round(sum(d.quote_credit for d in corpora[c])
                                                                   / len(corpora[c]), 4),
                                             "answer_loss": round(lost, 4), "refusal_gain": round(gained, 4)}
-                                        for c, (lost, gained) in effects.items()},
-                         "decided_by": "fit" if decided else "prior (too few declines)"}
+                                        for c, (lost, gained) in effects[group].items()},
+                         "decided_by": "fit" if n >= MIN_DECLINES else "prior (too few declines)"}
+    decided = {g: effects[g] for g in GROUPS if counts[g]["decided_by"] == "fit"}
+    honoured = _best_honoured(decided)
+    honour = {g: (g in honoured) if g in decided else PRIOR[g] for g in GROUPS}
     return {"honour": honour, "fitted_on": counts}
 
 

@@ -92,7 +92,8 @@ def fake_run(monkeypatch: pytest.MonkeyPatch):
 
     def build_pipeline(settings, **kw):
         built.append(kw.get("model"))
-        return types.SimpleNamespace(stream=service.stream, retriever=FakeRetriever())
+        return types.SimpleNamespace(stream=service.stream, retriever=FakeRetriever(),
+                                     model=types.SimpleNamespace(model_hash="f1le"))
 
     monkeypatch.setitem(__import__("sys").modules, "bot.ingest.build", types.SimpleNamespace(
         ingest=lambda *a, **k: types.SimpleNamespace(summary=lambda: "fake"), corpus_hash=lambda d, s=None: "h",
@@ -125,6 +126,8 @@ def test_a_suite_run_writes_one_summary_with_a_row_per_corpus(tmp_path: Path, fa
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "| policyqa | test |" in summary and "| rgb_en | test |" in summary and "invented_rate" in summary
     assert (out / "policyqa" / "report.json").is_file()
+    run = json.loads((out / "policyqa" / "report.json").read_text(encoding="utf-8"))["run"]
+    assert run["model_hash"] == "f1le", "named by the pipeline's model when no answer reached the model"
     assert "seed: no test cases; skipped" in summary  # the seed set is all dev
     table = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert table["default"]["rgb_en"]["cases"] == 1  # one test case per fake benchmark

@@ -70,10 +70,24 @@ def test_a_decline_that_costs_one_corpus_its_answers_is_overridden_whatever_it_g
         "one answer lost in 40 (0.025) is within the gate's tolerance"
 
 
-def test_without_sizes_the_declined_cases_are_the_corpus() -> None:
-    mixed = [Decline("a", "typed", 0.0, answerable=False) for _ in range(8)] + [Decline("a", "typed", 1.0)] * 2
-    assert fit(mixed)["fitted_on"]["typed"]["worst_answer_loss"] == 1.0, "both answerable quotes held the answer"
-    assert fit(mixed)["honour"]["typed"] is False
+def test_the_losses_of_groups_honoured_together_add_up_per_corpus() -> None:
+    noise = [Decline("neg", g, 0.0, answerable=False) for g in ("typed", "open") for _ in range(MIN_DECLINES)]
+    lost = [Decline("pos", g, 1.0) for g in ("typed", "open")]  # one answer in 40 lost per group: 0.025 each
+    fitted = fit(noise + lost, {"neg": CorpusSize(0, 40), "pos": CorpusSize(40, 0)})
+    assert sum(fitted["honour"].values()) == 1, "both together would cost the corpus 0.05, beyond the gate's 0.03"
+
+
+def test_a_loss_just_beyond_the_tolerance_is_refused_and_one_at_it_is_not() -> None:
+    noise = [Decline("neg", "typed", 0.0, answerable=False) for _ in range(MIN_DECLINES)]
+    at = [Decline("pos", "typed", 0.1)] * 3  # 0.3 of an answer in 10 cases: 0.03 (0.030000000000000006 in floats)
+    assert fit(noise + at, {"neg": CorpusSize(0, 20), "pos": CorpusSize(10, 0)})["honour"]["typed"] is True
+    beyond = [Decline("pos", "typed", 0.31)] * 1
+    assert fit(noise + beyond, {"neg": CorpusSize(0, 20), "pos": CorpusSize(10, 0)})["honour"]["typed"] is False
+
+
+def test_declines_of_a_corpus_whose_cases_were_not_counted_are_an_error() -> None:
+    with pytest.raises(ConfigError, match="no count of its dev cases"):
+        fit([Decline("a", "typed", 0.0, answerable=False)], {})
 
 
 def test_sizes_count_every_case_of_a_report_by_corpus() -> None:
@@ -83,7 +97,7 @@ def test_sizes_count_every_case_of_a_report_by_corpus() -> None:
 
 def test_too_few_declines_keep_the_prior() -> None:
     few = [Decline("a", "open", 0.0) for _ in range(MIN_DECLINES - 1)]
-    fitted = fit(few)
+    fitted = fit(few, {"a": CorpusSize(20, 0)})
     assert fitted["honour"] == PRIOR and fitted["fitted_on"]["open"]["decided_by"].startswith("prior")
 
 
@@ -121,13 +135,13 @@ def test_policybot_calibrate_declines_from_writes_the_fit_and_says_what_it_decid
 ) -> None:
     from bot.cli import main
 
-    cases = [_case(i, "c", answerable=i >= 2) for i in range(MIN_DECLINES)] + [_case(10 + i, "c", declined=False)
-                                                                                 for i in range(90)]
+    cases = ([_case(i, "c", answerable=i >= 2, answered=i == 2) for i in range(MIN_DECLINES)]
+             + [_case(10 + i, "c", declined=False) for i in range(90)])  # one answer lost in 98: within 0.03
     _report(tmp_path / "reports", "c", cases)
     out = tmp_path / "declines.json"
     assert main(["calibrate", "--declines-from", str(tmp_path / "reports"), "--declines-out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "typed  honour: 10 declines, quote credit 0.0, worst answer loss 0.0, net gain 1.0 (fit)" in printed
+    assert "typed  honour: 10 declines, quote credit 0.1, worst answer loss 0.0102, net gain 0.9898 (fit)" in printed
     assert str(out) in printed
     assert json.loads(out.read_text(encoding="utf-8"))["models"]["abc123"]["honour"] == {"typed": True, "open": False}
     (tmp_path / "empty").mkdir()
