@@ -87,8 +87,9 @@ def run_entry(entry: SuiteEntry, settings: Settings, args: argparse.Namespace, *
         run_info["judge"] = judge.name
     report = run_eval(pipeline, pipeline.retriever, cases, limit=limit, progress=True, run_info=run_info,
                       judge=judge.p_supported if judge is not None else None)
-    if not report.run.get("model_hash") and not local.llm_url:  # every answer refused before the (local) model
-        report.run["model_hash"] = pipeline.model.model_hash
+    drafter = getattr(pipeline, "model", None)  # an answer service need not expose its model
+    if not report.run.get("model_hash") and not local.llm_url and drafter is not None:  # all refused before it
+        report.run["model_hash"] = drafter.model_hash
     return report
 
 
