@@ -14,8 +14,8 @@ number, name, place, organisation or amount; ``open``: the rest):
    the refusal loses the quote's credit (its fact_recall, or its answer_f1 where the gold is a long span), on an
    unanswerable one it gains a refusal. The groups' declines are honoured (together, so their losses add up) only
    where that loses no corpus more than :data:`MAX_FIGURE_LOSS` of its answer figure and gains more refusals,
-   summed over the corpora's figures, than it loses answers: a model's declines must not make any corpus's answers worse than quoting would (the product's
-   rule for a bigger model: never worse than the default, which quotes). The entry, keyed by the model file's
+   summed over the corpora's figures, than it loses answers: a model's declines must not make any corpus's answers
+   worse than quoting would (the product's rule for a bigger model: never worse than the default, which quotes). The entry, keyed by the model file's
    sha256, goes into ``bot/reader/calibration/declines.json`` with the figures it was fitted on.
 
 A model with no entry, or a group with fewer than :data:`MIN_DECLINES` declines on dev, keeps :data:`PRIOR`.
@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, combinations
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,10 @@ class CorpusSize:
     unanswerable: int = 0
 
 
+def _answerable(case: Mapping[str, Any]) -> bool:
+    return bool(case.get("answerable", True))  # a case that does not say counts as answerable
+
+
 def _corpus(report: Mapping[str, Any], case: Mapping[str, Any]) -> str:
     return str((report.get("run") or {}).get("corpus") or str(case.get("id", "")).partition(":")[0])
 
@@ -132,7 +137,7 @@ def declines_in(report: Mapping[str, Any]) -> list[Decline]:
         if not case.get("model_declined") or case.get("answer_source") != "quoted":
             continue  # not declined, or refused before the model: the decision was not this one
         credit = max(float(case.get("fact_recall") or 0.0), float(case.get("answer_f1") or 0.0))
-        answerable = bool(case.get("answerable", True))
+        answerable = _answerable(case)
         out.append(Decline(_corpus(report, case), group_of(str(case.get("answer_type", ""))),
                            credit if answerable else 0.0, answerable))
     return out
@@ -143,7 +148,7 @@ def sizes_in(report: Mapping[str, Any], into: dict[str, CorpusSize] | None = Non
     sizes = into if into is not None else {}
     for case in report.get("cases", []):
         size = sizes.setdefault(_corpus(report, case), CorpusSize())
-        if case.get("answerable", True):
+        if _answerable(case):
             size.answerable += 1
         else:
             size.unanswerable += 1
@@ -163,17 +168,14 @@ def _best_honoured(effects: Mapping[str, Mapping[str, tuple[float, float]]]) -> 
     """The groups to honour together: of every combination whose summed loss leaves no corpus more than
     :data:`MAX_FIGURE_LOSS` down (compared at the 4 places the file shows), the one of largest net gain, if above 0."""
     best: tuple[tuple[str, ...], float] = ((), 0.0)
-    groups = list(effects)
-    for mask in range(1, 2 ** len(groups)):
-        chosen = tuple(g for k, g in enumerate(groups) if mask >> k & 1)
+    for chosen in chain.from_iterable(combinations(effects, r) for r in range(1, len(effects) + 1)):
         loss: dict[str, float] = defaultdict(float)
-        net = 0.0
         for g in chosen:
-            for corpus, (lost, gained) in effects[g].items():
+            for corpus, (lost, _) in effects[g].items():
                 loss[corpus] += lost
-                net += gained - lost
-        if max(loss.values(), default=0.0) <= MAX_FIGURE_LOSS + 5e-5 and round(net, 4) > best[1]:
-            best = (chosen, round(net, 4))
+        net = round(sum(gained - lost for g in chosen for lost, gained in effects[g].values()), 4)
+        if max(loss.values(), default=0.0) <= MAX_FIGURE_LOSS + 5e-5 and net > best[1]:
+            best = (chosen, net)
     return best[0]
 
 

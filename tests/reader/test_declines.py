@@ -85,6 +85,13 @@ def test_a_loss_just_beyond_the_tolerance_is_refused_and_one_at_it_is_not() -> N
     assert fit(noise + beyond, {"neg": CorpusSize(0, 20), "pos": CorpusSize(10, 0)})["honour"]["typed"] is False
 
 
+def test_the_tolerance_is_the_eval_gates_on_fact_recall() -> None:
+    from bot.evaluate.report import GATES
+    from bot.reader.declines import MAX_FIGURE_LOSS
+
+    assert GATES["fact_recall"].tolerance == MAX_FIGURE_LOSS, "the runtime cannot import the eval: kept equal here"
+
+
 def test_declines_of_a_corpus_whose_cases_were_not_counted_are_an_error() -> None:
     with pytest.raises(ConfigError, match="no count of its dev cases"):
         fit([Decline("a", "typed", 0.0, answerable=False)], {})
