@@ -24,9 +24,9 @@ Splitter = Callable[[str], Sequence[Any]]
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _TOKEN_RE = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
-_MARKER_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # 1-3 digits: "[2023]" is a year
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?。！？；，])")
-_MARKER_AFTER_STOP = re.compile(r"([.!?。！？；])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+_MARKER_AFTER_STOP = re.compile(r"([.!?。！？；])((?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)")
 _FALLBACK_SENTENCE_RE = re.compile(r"[^.!?。！？；]+(?:[.!?。！？；]+|$)")
 
 

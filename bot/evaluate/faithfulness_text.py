@@ -25,7 +25,7 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+MARKERS = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")  # "[2023]" is a year, not a marker (as the reader reads them)
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[A-Za-z]|[A-Za-z]")
 _NUMBER = re.compile(r"\d+(?:[,，]\d{3})*(?:\.\d+)?")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
@@ -212,9 +212,10 @@ _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[一二三四五六七八九�
 
 
 # a sentence's end (full stop, semicolon, or the ellipsis of a cut quote) followed by its citation markers
-_MARKERS_AFTER_END = re.compile(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
-# "… you use [1] You can …": a new sentence; only after a citation marker, not after a bracketed word ("[Note] The …")
-_AFTER_MARKER = re.compile(r"(?<=\d\])\s+(?=[A-Z\"“‘\u4e00-\u9fff])")
+_MARKERS_AFTER_END = re.compile(r"((?:[.!?。！？；;][\"”’')」』]?\s*)?…|[.!?。！？；;][\"”’')」』]?)((?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)")
+# "… you use [1] You can …": a new sentence; only after a citation marker, not after a bracketed word or year
+# ("[Note] The …", "[2023] The …")
+_AFTER_MARKER = re.compile(r"(?:(?<=[\[,\s]\d\])|(?<=[\[,\s]\d\d\])|(?<=[\[,\s]\d\d\d\]))\s+(?=[A-Z\"“‘\u4e00-\u9fff])")
 
 
 def sentence_citations(text: str) -> list[tuple[str, list[int]]]:

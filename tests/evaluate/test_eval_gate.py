@@ -8,6 +8,7 @@ import types
 from pathlib import Path
 
 import pytest
+from eval_fakes import FakeClock, FakeRetriever, FakeService, good_answer
 
 from bot.errors import ConfigError, UserInputError
 from bot.evaluate import gate as eval_gate
@@ -81,8 +82,6 @@ def test_the_committed_gate_covers_every_benchmark_and_the_seed_set():
 
 @pytest.fixture
 def fake_run(monkeypatch: pytest.MonkeyPatch):
-    from test_evaluate import FakeClock, FakeRetriever, FakeService, good_answer
-
     class AnyQuestion(dict):
         def __getitem__(self, key: str):
             return good_answer()

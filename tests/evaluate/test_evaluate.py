@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import types
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from eval_fakes import DOC, FakeClock, FakeRetriever, FakeService, Hit, cite, good_answer, refusal
 
-from bot.answer import Answer, Citation, Event, Final, Progress, Scope, Token, Trace, Turn
+from bot.answer import Answer, Scope, Trace, Turn
 from bot.errors import ConfigError, UserInputError
 from bot.evaluate.answer_metrics import contains, normalize
 from bot.evaluate.cli import add_eval_arguments, eval_command
@@ -20,8 +19,7 @@ from bot.evaluate.report import GATES, Gate, compare, render_markdown, write_rep
 from bot.evaluate.runner import Case, load_cases, run_eval
 from bot.settings import Settings
 
-DOC = "guangdong-five-future-industry-clusters"
-PASSAGE = "By 2030, Guangdong will create five future industrial science and technology parks."
+SEED_DOC = "guangdong-five-future-industry-clusters"  # the seed report: the seed set's own checks read it
 
 
 def word_support(sentence: str, passage: str) -> bool:
@@ -136,79 +134,17 @@ def test_the_seed_set_meets_its_own_coverage_promises():
     assert sum(not c.answerable for c in cases) >= 14
     assert sum(c.lang == "zh" for c in cases) >= 12
     assert sum(bool(c.history) for c in cases) >= 8
-    assert all(c.gold_docs == ["guangdong-five-future-industry-clusters"] for c in cases if c.answerable)
+    assert all(c.gold_docs == [SEED_DOC] for c in cases if c.answerable)
 
 
 def test_every_seed_fact_can_be_found_in_the_report_itself():
-    text = (SEED.parents[1] / "docs" / f"{DOC}.txt").read_text(encoding="utf-8")
+    text = (SEED.parents[1] / "docs" / f"{SEED_DOC}.txt").read_text(encoding="utf-8")
     missing = [(c.id, group) for c in load_cases(SEED) for group in c.answers
                if not any(contains(text, alt) for alt in group)]
     assert missing == []
 
 
 # --- running --------------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Hit:
-    doc_id: str
-
-
-class FakeService:
-    """Scripted answers keyed by question; a question mapped to an exception raises it mid-stream."""
-
-    def __init__(self, script: dict[str, Answer | Exception], clock: FakeClock) -> None:
-        self.script, self.clock = script, clock
-        self.calls: list[tuple[str, list[Turn] | None, Scope | None]] = []
-
-    def stream(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Iterator[Event]:
-        self.calls.append((question, history, scope))
-        yield Progress("searching")
-        self.clock.now += 0.25
-        outcome = self.script[question]
-        if isinstance(outcome, Exception):
-            raise outcome
-        if outcome.status != "refused":
-            yield Token(outcome.text[:10])
-        self.clock.now += 1.0
-        yield Final(outcome)
-
-    def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:
-        raise NotImplementedError
-
-
-class FakeRetriever:
-    """Gold document first for hybrid, third for BM25, absent for vector search."""
-
-    def __init__(self) -> None:
-        self.queries: list[tuple[str, str]] = []
-
-    def search(self, query: str, k: int | None = None, scope: Scope | None = None, mode: str | None = None) -> list[Hit]:
-        self.queries.append((query, mode or ""))
-        other = [Hit("other")] * 2
-        return {"hybrid": [Hit(DOC), *other], "bm25": [*other, Hit(DOC)], "vector": other}[mode or "hybrid"][:k]
-
-
-def cite(n: int, text: str = PASSAGE) -> Citation:
-    return Citation(n=n, doc_id=DOC, title="t", path=f"{DOC}.txt", text=text, start=0, end=len(text), score=1.0)
-
-
-def good_answer() -> Answer:
-    return Answer(text="By 2030, Guangdong will create five future industrial science and technology parks [1].",
-                  citations=[cite(1)], status="answered",
-                  trace=Trace(model_id="smol", prompt_id="answer@1", standalone_question="How many parks by 2030?"))
-
-
-def refusal() -> Answer:
-    return Answer(text="The documents do not say.", status="refused")
 
 
 @pytest.fixture
@@ -267,7 +203,7 @@ def test_the_run_names_the_model_file_even_when_the_first_answer_was_refused_bef
 
 
 def test_an_answer_that_negates_its_citation_is_invented_whatever_the_pipeline_check_says(service: FakeService):
-    flipped = Answer(text="By 2030, Guangdong will not create five future industrial science and technology parks [1].",
+    flipped = Answer(text="By 2030, the harbour authority will not open five research parks along the eastern waterfront [1].",
                      citations=[cite(1)], status="answered", trace=Trace(fallback="quoted the evidence instead"))
     service.script["How many parks?"] = flipped
     report = run_eval(service, None, [Case.model_validate(case())], progress=False,
@@ -477,7 +413,7 @@ def test_a_saved_report_is_rescored_with_the_current_metrics(tmp_path: Path, cas
 
     report = run_eval(service, None, cases, progress=False, support=word_support, clock=service.clock)
     data = report.to_json_dict()
-    data["cases"][0]["text"] = "By 2030, Guangdong will not create five future industrial parks [1]."
+    data["cases"][0]["text"] = "By 2030, the harbour authority will not open five parks [1]."
     data["cases"][0]["invented"] = False
     path = tmp_path / "report.json"
     path.write_text(json.dumps(data), encoding="utf-8")

@@ -206,3 +206,7 @@ def test_a_marker_after_the_ellipsis_that_ends_a_cut_quote_cites_the_quote_befor
     assert sentence_citations(unmarked) == [("The application fee is 40 yuan The review fee is 30 yuan.", [1])]
     assert sentence_citations("[Note] The fee is 40 yuan [2].") == [("[Note] The fee is 40 yuan.", [2])], \
         "a bracketed word is no citation marker: what follows it is the same sentence"
+    assert sentence_citations("See [2023] The fee is 40 yuan [2].") == [("See [2023] The fee is 40 yuan.", [2])], \
+        "nor is a bracketed year: markers have at most three digits, as the reader writes them"
+    year = check_answer("The rule of [2023] sets the fee at 40 yuan [1].", {1: "The rule of [2023] sets the fee at 40 yuan."})
+    assert not year.invented and year.sentences[0].citations == [1]
