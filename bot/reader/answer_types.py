@@ -170,7 +170,7 @@ def _own_words(question: str) -> re.Pattern[str] | None:
     """What the question itself names, to be masked out of a candidate answer: its figures, its capitalised
     names and, asked who holds a role, that role ("Who is the director of …"); in Chinese, its figures, its
     titles 《…》 and the names jieba tags in it (nr, ns, nt, nz). ``None`` if it names nothing."""
-    own = {without_possessive(w) for w in _OWN_EN.findall(question)}
+    own = {without_possessive(w).rstrip(".,") for w in _OWN_EN.findall(question)}  # "2021." ends a sentence
     own = {w for w in own if w and not _ASKING.fullmatch(w)}
     own |= {m.group(0) for m in ROLE.finditer(question)}
     if has_cjk(question):

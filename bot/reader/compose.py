@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bot.lang.cjk import count_cjk, has_cjk
 from bot.lang.words import stems
+from bot.reader.answer_types import unasked
 from bot.reader.evidence import (
     Evidence,
     comparable,
@@ -176,3 +177,20 @@ def quote_answer(question: str, expansions: list[str], evidence: list[Evidence],
 
 def _close(best: Evidence, second: Evidence, ratio: float) -> bool:
     return best.p_answer is not None and second.p_answer is not None and second.p_answer >= ratio * best.p_answer
+
+
+def supplement(written: list[tuple[str, list[int]]], quoted: list[tuple[str, list[int]]],
+               wanted: Callable[[str], bool] | None) -> tuple[list[tuple[str, list[int]]], list[int]]:
+    """The answer's sentences and the evidence numbers the quote adds to them: with no sentence of the model's,
+    the quote (:func:`quote_answer`); else the model's sentences, then each quoted piece citing evidence they do
+    not cite that holds an answer of the kind asked for (``wanted``: a name, a date, a figure) that they do not
+    write themselves. A model that copies one of two sentences the reader cannot tell apart (the runner-up)
+    does not lose the other's answer; a restatement adds nothing, and an open question keeps the model's answer."""
+    if not written:
+        return quoted, [n for _, ns in quoted for n in ns]
+    if wanted is None:
+        return written, []
+    cited = {n for _, ns in written for n in ns}
+    said = " ".join(s for s, _ in written)
+    extra = [(s, ns) for s, ns in quoted if not set(ns) & cited and wanted(unasked(s, said))]
+    return written + extra, [n for _, ns in extra for n in ns]

@@ -6,7 +6,8 @@
               calibrated ``calibration`` over the ``sentence_model``'s scores)
   draft       the model writes from the numbered evidence, streamed (``draft``)
   check       each sentence against its citation: grounding (``ground``), then the verifier (``verify``)
-  fall back   nothing survives: quote the best evidence, cut to its answering clauses (``compose``)
+  fall back   nothing survives: quote the best evidence, cut to its answering clauses (``compose``); else a
+              quoted sentence holding an answer of the kind asked that the model did not write follows it
   assemble    renumber the citations, highlight, answered or partial (``assemble``)
 A question whose evidence does not hold the kind of answer asked for is refused, saying what was searched.
 """
@@ -132,12 +133,7 @@ class Pipeline:
 
     # --- answering --------------------------------------------------------------------------------------
     def answer(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Answer:
-        final: Answer | None = None
-        for event in self.stream(question, history, scope):
-            if isinstance(event, Final):
-                final = event.answer
-        assert final is not None
-        return final
+        return [e.answer for e in self.stream(question, history, scope) if isinstance(e, Final)][-1]
 
     def stream(self, question: str, history: list[Turn] | None = None, scope: Scope | None = None) -> Iterator[Event]:
         """The stages in order: gather the evidence and decide answerability, let the model draft from it, check
@@ -163,11 +159,15 @@ class Pipeline:
                 yield Final(self._refusal(g, trace, "refused: the model found no answer in the evidence", started))
                 return
             trace.fallback = f"the model declined, a decline {trace.declines}; quoted the evidence instead"
-        if not sentences:
+        quoted = compose.quote_answer(g.standalone, g.expansions, g.chosen, g.wanted, self._relevance(g),
+                                      self.settings.quote_words, self.settings.runner_up_quote)
+        written = bool(sentences)
+        sentences, added = compose.supplement(sentences, quoted, g.wanted)  # none of the model's: the quote
+        if not written:
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-            sentences = compose.quote_answer(g.standalone, g.expansions, g.chosen, g.wanted, self._relevance(g),
-                                             self.settings.quote_words, self.settings.runner_up_quote)
+        elif added:  # an answer of the kind asked that the model left out follows its sentences
+            trace.fallback = f"the model's answer, then evidence {added} it did not cite, verbatim"
         _lap(trace, "check", t)
         answer = assemble(question, g.standalone, g.expansions, sentences, g.chosen, g.ranked, trace)
         trace.timings["total"] = round(time.perf_counter() - started, 4)

@@ -96,3 +96,23 @@ def test_the_runner_up_is_not_quoted_when_the_best_sentence_already_says_all_of_
     repeat = evidence("Applicants must pay a fee of 30 yuan.")
     best.p_answer, repeat.p_answer = 0.45, 0.44
     assert [n for _, (n,) in quote_answer("What fee must applicants pay?", [], [best, repeat], runner_up=0.6)] == [1]
+
+
+
+def test_a_model_answer_is_followed_by_a_quoted_answer_of_the_kind_asked_that_it_does_not_write():
+    import re
+
+    from bot.reader.compose import supplement
+    year = re.compile(r"\b20\d\d\b")  # the question asks for a date
+
+    def wanted(text: str) -> bool:
+        return bool(year.search(text))
+
+    written = [("The second phase starts in 2021.", [2])]
+    quoted = [("The first phase began in 2019.", [1]), ("The second phase will start in 2021.", [2]),
+              ("Both phases last three years.", [3]), ("Work on the second phase begins in 2021, as planned.", [4])]
+    sentences, added = supplement(written, quoted, wanted)
+    assert sentences == [written[0], quoted[0]] and added == [1], \
+        "another date is added; the model's own citation, a sentence with no date and the model's own date are not"
+    assert supplement(written, quoted, None) == (written, []), "an open question keeps the model's answer"
+    assert supplement([], quoted, wanted) == (quoted, [1, 2, 3, 4]), "no sentence of the model's: the quote itself"
