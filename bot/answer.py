@@ -58,6 +58,8 @@ class Trace(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     dropped_sentences: list[str] = Field(default_factory=list, description="Model sentences the grounding check removed.")
     fallback: str = Field(default="", description="Why the answer is quoted evidence instead of model prose, if so.")
+    supplemented: int = Field(default=0, description="Evidence sentences quoted after the model's own sentences: "
+                              "each holds an answer of the kind asked that the model did not write.")
     searched: str = Field(default="", description="What was searched (for refusals).")
     scope: list[str] = Field(default_factory=list, description="The documents the search was restricted to: the "
                              "caller's scope, or those the question named by title (empty: every document).")

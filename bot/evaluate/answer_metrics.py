@@ -142,7 +142,7 @@ def answer_sentences(text: str, splitter: Splitter | None = None) -> list[tuple[
     sentences: list[tuple[str, list[int]]] = []
     for start, end in _spans(text, splitter):
         piece = text[start:end]
-        lead = re.match(r"^(\s*\[\d+(?:\s*,\s*\d+)*\])+", piece)
+        lead = re.match(r"^(\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+", piece)
         if lead and sentences:
             sentences[-1][1].extend(marker_numbers(lead.group()))
             piece = piece[lead.end() :]

@@ -179,8 +179,9 @@ def _own_words(question: str) -> re.Pattern[str] | None:
     if not own:
         return None
     words = sorted(own, key=len, reverse=True)
-    return re.compile("|".join(rf"(?<![\w]){re.escape(w)}(?![\w])" if w.isascii() else re.escape(w) for w in words),
-                      re.I)
+    # ASCII words end at a letter or digit, not at a Chinese character ("15" in "建成15个")
+    return re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(w)}(?![A-Za-z0-9])" if w.isascii() else re.escape(w)
+                               for w in words), re.I)
 
 
 def unasked(text: str, question: str) -> str:

@@ -1,7 +1,7 @@
 """Quoted answers: the best evidence, verbatim, trimmed to the clauses that answer, with who said it.
 
 Used when no sentence of the model's draft survives the grounding check (always true of some questions with
-the tiny default model). Quoting cannot invent anything; trimming long sentences to their relevant clauses
+the tiny default model), and after a model's answer to a typed question that leaves out an answer the quote holds. Quoting cannot invent anything; trimming long sentences to their relevant clauses
 keeps answers short (DESIGN.md: one whole sentence is ~57 words and holds half the facts).
 """
 
@@ -179,18 +179,28 @@ def _close(best: Evidence, second: Evidence, ratio: float) -> bool:
     return best.p_answer is not None and second.p_answer is not None and second.p_answer >= ratio * best.p_answer
 
 
+_WRAPPER = re.compile("^According to [^\u201c]*, \u201c(.*)\u201d$|^[^\u201c]*表示：\u201c(.*)\u201d$", re.S)  # attributed()
+
+
 def supplement(written: list[tuple[str, list[int]]], quoted: list[tuple[str, list[int]]],
-               wanted: Callable[[str], bool] | None) -> tuple[list[tuple[str, list[int]]], list[int]]:
-    """The answer's sentences and the evidence numbers the quote adds to them: with no sentence of the model's,
-    the quote (:func:`quote_answer`); else the model's sentences, then each quoted piece citing evidence they do
-    not cite that holds an answer of the kind asked for (``wanted``: a name, a date, a figure) that they do not
-    write themselves. A model that copies one of two sentences the reader cannot tell apart (the runner-up)
-    does not lose the other's answer; a restatement adds nothing, and an open question keeps the model's answer."""
+               wanted: Callable[[str], bool] | None) -> tuple[list[tuple[str, list[int]]], int]:
+    """The answer's sentences, and how many quoted pieces follow the model's: with no sentence of the model's, the
+    quote (:func:`quote_answer`); else the model's sentences, then each quoted piece in their language, citing
+    evidence they do not cite, whose own text (without the "According to X" wrapper) holds an answer of the kind
+    asked for (``wanted``: a name, a date, a figure) once the names and figures the model wrote are masked out.
+    A model that copies one of two sentences the reader cannot tell apart (the runner-up) does not lose the
+    other's answer; an open question keeps the model's answer."""
     if not written:
-        return quoted, [n for _, ns in quoted for n in ns]
+        return quoted, 0
     if wanted is None:
-        return written, []
+        return written, 0
     cited = {n for _, ns in written for n in ns}
     said = " ".join(s for s, _ in written)
-    extra = [(s, ns) for s, ns in quoted if not set(ns) & cited and wanted(unasked(s, said))]
-    return written + extra, [n for _, ns in extra for n in ns]
+
+    def holds_more(piece: str) -> bool:
+        wrapped = _WRAPPER.match(piece)
+        body = next(g for g in wrapped.groups() if g is not None) if wrapped else piece
+        return has_cjk(body) == has_cjk(said) and wanted(unasked(body, said))
+
+    extra = [(s, ns) for s, ns in quoted if not set(ns) & cited and holds_more(s)]
+    return written + extra, len(extra)

@@ -159,15 +159,13 @@ class Pipeline:
                 yield Final(self._refusal(g, trace, "refused: the model found no answer in the evidence", started))
                 return
             trace.fallback = f"the model declined, a decline {trace.declines}; quoted the evidence instead"
-        quoted = compose.quote_answer(g.standalone, g.expansions, g.chosen, g.wanted, self._relevance(g),
-                                      self.settings.quote_words, self.settings.runner_up_quote)
-        written = bool(sentences)
-        sentences, added = compose.supplement(sentences, quoted, g.wanted)  # none of the model's: the quote
-        if not written:
+        quoted = [] if sentences and g.wanted is None else compose.quote_answer(  # an open question keeps the model's
+            g.standalone, g.expansions, g.chosen, g.wanted, self._relevance(g), self.settings.quote_words,
+            self.settings.runner_up_quote)
+        if not sentences:
             trace.fallback = trace.fallback or ("the model's draft was not supported by the evidence; "
                                                 "quoted the evidence instead")
-        elif added:  # an answer of the kind asked that the model left out follows its sentences
-            trace.fallback = f"the model's answer, then evidence {added} it did not cite, verbatim"
+        sentences, trace.supplemented = compose.supplement(sentences, quoted, g.wanted)
         _lap(trace, "check", t)
         answer = assemble(question, g.standalone, g.expansions, sentences, g.chosen, g.ranked, trace)
         trace.timings["total"] = round(time.perf_counter() - started, 4)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.reader.compose import quote_answer, trim, words
+from bot.reader.answer_types import has_type, unasked
+from bot.reader.compose import quote_answer, supplement, trim, words
 from bot.reader.evidence import Evidence
 
 
@@ -99,20 +100,32 @@ def test_the_runner_up_is_not_quoted_when_the_best_sentence_already_says_all_of_
 
 
 
-def test_a_model_answer_is_followed_by_a_quoted_answer_of_the_kind_asked_that_it_does_not_write():
-    import re
 
-    from bot.reader.compose import supplement
-    year = re.compile(r"\b20\d\d\b")  # the question asks for a date
+def test_a_model_answer_is_followed_by_a_quoted_answer_of_the_kind_asked_that_it_does_not_write():
+    question = "Who won the award?"
 
     def wanted(text: str) -> bool:
-        return bool(year.search(text))
+        return has_type("person", text, question)
 
-    written = [("The second phase starts in 2021.", [2])]
-    quoted = [("The first phase began in 2019.", [1]), ("The second phase will start in 2021.", [2]),
-              ("Both phases last three years.", [3]), ("Work on the second phase begins in 2021, as planned.", [4])]
+    written = [("Li Ming won the award [1].", [1])]
+    quoted = [("Li Ming won the award.", [1]),
+              ("According to Zhang Wei, spokesperson, \u201cLi Ming won the award this year.\u201d", [2]),
+              ("The jury also named Chen Hua as the runner-up.", [3]), ("李明获得了该奖项。", [4])]
     sentences, added = supplement(written, quoted, wanted)
-    assert sentences == [written[0], quoted[0]] and added == [1], \
-        "another date is added; the model's own citation, a sentence with no date and the model's own date are not"
-    assert supplement(written, quoted, None) == (written, []), "an open question keeps the model's answer"
-    assert supplement([], quoted, wanted) == (quoted, [1, 2, 3, 4]), "no sentence of the model's: the quote itself"
+    assert sentences == [written[0], quoted[2]] and added == 1, (
+        "another name is added; not the model's own citation, nor a restatement whose only new name is who said it, "
+        "nor a piece in another language than the model's answer")
+    assert supplement(written, quoted, None) == (written, 0), "an open question keeps the model's answer"
+    assert supplement([], quoted, wanted) == (quoted, 0), "no sentence of the model's: the quote itself"
+
+
+def test_the_figures_a_model_wrote_are_masked_in_chinese_text_too():
+    question = "二期工程何时开工？"
+
+    def wanted(text: str) -> bool:
+        return has_type("date", text, question)
+
+    written = [("二期工程于2021年开工。", [2])]
+    quoted = [("该市于2019年启动了第一期工程建设。", [1]), ("二期工程于2021年开工，由市政府负责。", [3])]
+    assert supplement(written, quoted, wanted) == ([written[0], quoted[0]], 1)
+    assert unasked("全省共建成15个创新中心", "建成15个") == "全省共建成·个创新中心", "a figure beside Chinese characters"
