@@ -179,6 +179,7 @@ def _close(best: Evidence, second: Evidence, ratio: float) -> bool:
     return best.p_answer is not None and second.p_answer is not None and second.p_answer >= ratio * best.p_answer
 
 
+_ENDED = re.compile(r"[.!?。！？…;；\"”’」』)]\s*$")
 _WRAPPER = re.compile("^According to [^\u201c]*, \u201c(.*)\u201d$|^[^\u201c]*表示：\u201c(.*)\u201d$", re.S)  # attributed()
 
 
@@ -203,4 +204,7 @@ def supplement(written: list[tuple[str, list[int]]], quoted: list[tuple[str, lis
         return has_cjk(body) == has_cjk(said) and wanted(unasked(body, said))
 
     extra = [(s, ns) for s, ns in quoted if not set(ns) & cited and holds_more(s)]
+    last, ns = written[-1]
+    if extra and not _ENDED.search(last):  # "… 7月6日至8日 [1]" runs into what follows unless it ends
+        written = [*written[:-1], (last + ("。" if has_cjk(last) else "."), ns)]
     return written + extra, len(extra)

@@ -128,4 +128,6 @@ def test_the_figures_a_model_wrote_are_masked_in_chinese_text_too():
     written = [("二期工程于2021年开工。", [2])]
     quoted = [("该市于2019年启动了第一期工程建设。", [1]), ("二期工程于2021年开工，由市政府负责。", [3])]
     assert supplement(written, quoted, wanted) == ([written[0], quoted[0]], 1)
+    unended = [("二期工程2021年开工", [2])]  # a model's sentence without its full stop is ended before the piece
+    assert supplement(unended, quoted, wanted)[0] == [("二期工程2021年开工。", [2]), quoted[0]]
     assert unasked("全省共建成15个创新中心", "建成15个") == "全省共建成·个创新中心", "a figure beside Chinese characters"
