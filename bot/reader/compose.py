@@ -1,7 +1,8 @@
 """Quoted answers: the best evidence, verbatim, trimmed to the clauses that answer, with who said it.
 
 Used when no sentence of the model's draft survives the grounding check (always true of some questions with
-the tiny default model), and after a model's answer to a typed question that leaves out an answer the quote holds. Quoting cannot invent anything; trimming long sentences to their relevant clauses
+the tiny default model), and after a model's answer to a typed question that leaves out an answer the quote
+holds (:func:`supplement`). Quoting cannot invent anything; trimming long sentences to their relevant clauses
 keeps answers short (DESIGN.md: one whole sentence is ~57 words and holds half the facts).
 """
 
