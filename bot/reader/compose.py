@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from bot.lang.cjk import count_cjk, has_cjk
+from bot.lang.text import ends_sentence
 from bot.lang.words import stems
 from bot.reader.answer_types import unasked
 from bot.reader.evidence import (
@@ -180,7 +181,6 @@ def _close(best: Evidence, second: Evidence, ratio: float) -> bool:
     return best.p_answer is not None and second.p_answer is not None and second.p_answer >= ratio * best.p_answer
 
 
-_ENDED = re.compile(r"[.!?。！？…;；\"”’」』)]\s*$")
 _WRAPPER = re.compile("^According to [^\u201c]*, \u201c(.*)\u201d$|^[^\u201c]*表示：\u201c(.*)\u201d$", re.S)  # attributed()
 
 
@@ -206,6 +206,6 @@ def supplement(written: list[tuple[str, list[int]]], quoted: list[tuple[str, lis
 
     extra = [(s, ns) for s, ns in quoted if not set(ns) & cited and holds_more(s)]
     last, ns = written[-1]
-    if extra and not _ENDED.search(last):  # "… 7月6日至8日 [1]" runs into what follows unless it ends
+    if extra and not ends_sentence(last):  # "… 7月6日至8日 [1]" runs into what follows unless it ends
         written = [*written[:-1], (last + ("。" if has_cjk(last) else "."), ns)]
     return written + extra, len(extra)

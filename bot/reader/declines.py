@@ -15,8 +15,9 @@ number, name, place, organisation or amount; ``open``: the rest):
    unanswerable one it gains a refusal. The groups' declines are honoured (together, so their losses add up) only
    where that loses no corpus more than :data:`MAX_FIGURE_LOSS` of its answer figure and gains more refusals,
    summed over the corpora's figures, than it loses answers: a model's declines must not make any corpus's answers
-   worse than quoting would (the product's rule for a bigger model: never worse than the default, which quotes). The entry, keyed by the model file's
-   sha256, goes into ``bot/reader/calibration/declines.json`` with the figures it was fitted on.
+   worse than quoting would (the product's rule for a bigger model: never worse than the default, which quotes).
+   The entry, keyed by the model file's sha256, goes into ``bot/reader/calibration/declines.json`` with the figures
+   it was fitted on.
 
 A model with no entry, or a group with fewer than :data:`MIN_DECLINES` declines on dev, keeps :data:`PRIOR`.
 """
@@ -164,6 +165,11 @@ def _effects(declines: list[Decline], size: CorpusSize) -> tuple[float, float]:
             refused / size.unanswerable if size.unanswerable else 0.0)
 
 
+def _net(effects: Mapping[str, tuple[float, float]]) -> float:
+    """Refusal rate gained less answer figure lost, summed over the corpora."""
+    return sum(gained - lost for lost, gained in effects.values())
+
+
 def _best_honoured(effects: Mapping[str, Mapping[str, tuple[float, float]]]) -> tuple[str, ...]:
     """The groups to honour together: of every combination whose summed loss leaves no corpus more than
     :data:`MAX_FIGURE_LOSS` down (compared at the 4 places the file shows), the one of largest net gain, if above 0."""
@@ -173,7 +179,7 @@ def _best_honoured(effects: Mapping[str, Mapping[str, tuple[float, float]]]) -> 
         for g in chosen:
             for corpus, (lost, _) in effects[g].items():
                 loss[corpus] += lost
-        net = round(sum(gained - lost for g in chosen for lost, gained in effects[g].values()), 4)
+        net = round(sum(_net(effects[g]) for g in chosen), 4)
         if max(loss.values(), default=0.0) <= MAX_FIGURE_LOSS + 5e-5 and net > best[1]:
             best = (chosen, net)
     return best[0]
@@ -199,7 +205,7 @@ def fit(declines: Iterable[Decline], sizes: Mapping[str, CorpusSize]) -> dict[st
                          "quote_credit": round(sum(d.quote_credit for v in corpora.values() for d in v) / n, 4) if n
                          else None,
                          "worst_answer_loss": round(max((lost for lost, _ in effects[group].values()), default=0.0), 4),
-                         "net_gain": round(sum(gained - lost for lost, gained in effects[group].values()), 4),
+                         "net_gain": round(_net(effects[group]), 4),
                          "per_corpus": {c: {"declines": len(corpora[c]),
                                             "unanswerable": sum(not d.answerable for d in corpora[c]),
                                             "quote_credit": round(sum(d.quote_credit for d in corpora[c])

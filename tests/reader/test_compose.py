@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.reader.answer_types import has_type, unasked
-from bot.reader.compose import quote_answer, supplement, trim, words
+from bot.reader.compose import attributed, quote_answer, supplement, trim, words
 from bot.reader.evidence import Evidence
+from bot.reader.speakers import Speaker
 
 
 def evidence(text: str) -> Evidence:
@@ -28,8 +29,7 @@ def test_a_long_sentence_is_cut_to_its_clauses_but_never_loses_the_kind_of_answe
 
 
 def test_a_quote_from_a_named_chinese_speaker_is_attributed_in_chinese():
-    from bot.reader.compose import attributed
-    from bot.reader.speakers import Speaker, chinese_speaker
+    from bot.reader.speakers import chinese_speaker
 
     speaker = chinese_speaker("市卫生健康委员会副主任张建国在发布会上表示，全市将新增床位。")
     assert speaker == Speaker("张建国", "市卫生健康委员会副主任")
@@ -107,10 +107,12 @@ def test_a_model_answer_is_followed_by_a_quoted_answer_of_the_kind_asked_that_it
     def wanted(text: str) -> bool:
         return has_type("person", text, question)
 
+    said = evidence("Li Ming won the award this year.")
+    said.speaker = Speaker("Zhang Wei", "spokesperson")
     written = [("Li Ming won the award [1].", [1])]
-    quoted = [("Li Ming won the award.", [1]),
-              ("According to Zhang Wei, spokesperson, \u201cLi Ming won the award this year.\u201d", [2]),
+    quoted = [("Li Ming won the award.", [1]), (attributed(said, said.text), [2]),  # "According to Zhang Wei, …"
               ("The jury also named Chen Hua as the runner-up.", [3]), ("李明获得了该奖项。", [4])]
+    assert quoted[1][0].startswith("According to Zhang Wei, spokesperson, \u201cLi Ming")
     sentences, added = supplement(written, quoted, wanted)
     assert sentences == [written[0], quoted[2]] and added == 1, (
         "another name is added; not the model's own citation, nor a restatement whose only new name is who said it, "
